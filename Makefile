@@ -1,0 +1,37 @@
+# Every target creates .venv and installs into it when missing, so a fresh clone needs only python3 and make.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+# Two install levels: `run` needs the package only; `test`/`bench`/`lint` add pytest, hypothesis, ruff and
+# the torch oracle (pinned to 2.13.0, a CPU build: never an unpinned torch).
+BASE   := $(VENV)/.installed-base
+FULL   := $(VENV)/.installed-full
+
+.PHONY: run test bench bench-peers lint docs clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(BASE): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(FULL): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[test,oracle]'
+	touch $@ $(BASE)
+
+run: $(BASE)
+	$(VENV)/bin/gradcheck run cases
+
+test: $(FULL)
+	$(PY) -m pytest -n auto
+
+bench: $(FULL)
+	$(PY) -m pytest benchmarks --benchmark-only --benchmark-group-by=group --benchmark-autosave
+
+lint: $(FULL)
+	$(VENV)/bin/ruff check gradcheck layers tests benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache .benchmarks .hypothesis build *.egg-info

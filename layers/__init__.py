@@ -1,0 +1,26 @@
+"""Reference NumPy layers, each a forward and a hand-derived backward, nothing else.
+
+The layer contract (DESIGN.md), honoured by every class here and by a user's own layer:
+
+    layer.inputs                -> ("x", "W", "b")       names of the differentiable arrays
+    layer.forward(**arrays)     -> (y, cache)
+    layer.backward(dy, cache)   -> {"x": dx, "W": dW, "b": db}   one gradient per input, same shapes
+
+Optional members the checker uses when present:
+
+    layer.constants             -> ("t",)   non-differentiable arrays forward also takes (loss targets)
+    layer.complex_safe          -> True when forward is analytic, so complex-step differencing applies
+
+Layers are stateless: hyper-parameters are fixed at construction, nothing is kept between calls.
+Arrays are batch-first and channels-first, float64 unless the caller passes another dtype; a forward
+keeps the dtype it is given (float32 stays float32, complex stays complex).
+"""
+
+from layers.fully_connected import FullyConnected
+
+# conv.py, fc_as_conv.py
+# subsampling.py, activations.py, losses.py, sequential.py
+
+__all__ = [
+    "FullyConnected",
+]
