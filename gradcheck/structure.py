@@ -1,23 +1,231 @@
-"""Jacobian structure and column grouping for the exhaustive strategy (minimal stub; full version follows)."""
+"""Jacobian structure and Curtis-Powell-Reid column grouping for the exhaustive strategy.
+
+Perturbing every coordinate of an input one forward at a time costs one forward per coordinate. When two
+coordinates can never touch the same output element, their effects on the output are disjoint, so both
+can be perturbed in one forward and the output difference split back per coordinate (Curtis, Powell and
+Reid's column grouping of a sparse Jacobian). The structure comes from the layer.
+
+The declaration (plain data, so ``layers`` never imports ``gradcheck``)::
+
+    layer.structure(name, shapes) -> tuple, one entry per axis of arrays[name], or None (no structure)
+
+``shapes`` maps every array name forward takes to its shape. Each entry says which output elements a
+coordinate with index ``i`` on that input axis can touch:
+
+    None                              unrestricted: i may touch the whole output
+    a (an int)                        identity onto output axis a: i touches only o = i on axis a
+    (a, stride, start, size)          window onto output axis a: i touches o with
+                                      o*stride + start <= i <= o*stride + start + size - 1
+
+Output axes no input axis maps to are touched in full. Examples: FC ``x (N, D) -> y (N, F)``: ``(0, None)``;
+``W (D, F)``: ``(None, 1)``; ``b (F,)``: ``(1,)``; conv ``x (N, C, H, W)`` with kernel kh x kw, stride s,
+pad p: ``(0, None, (2, s, -p, kh), (3, s, -p, kw))``; elementwise on 4-D: ``(0, 1, 2, 3)``.
+
+Colouring: a coordinate's colour is its full index on unrestricted axes and its residue modulo the period
+``P = min(size, length)`` on window axes (two coordinates P apart never share an output: each window
+holds ``size`` consecutive indices); identity axes are shared by all colours. One group per colour.
+
+A declaration is not trusted: ``groups`` first perturbs a few random single coordinates and raises
+:class:`StructureMismatch` if the output moved outside the declared footprint.
+"""
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
+PROBES = 3  # random single-coordinate probes that check a declaration before it is used
+# Outside the footprint, a change above PROBE_NOISE * eps * scale(y) is a leak, not rounding (FFT convs).
+PROBE_NOISE = 1000
+
+
+class StructureMismatch(ValueError):
+    """A layer's structure declaration is malformed or contradicted by its forward."""
+
 
 @dataclass(frozen=True)
 class Group:
-    """Coordinates perturbed together in one forward pass, and which of them touches each output element."""
+    """One forward's worth of coordinates with disjoint output footprints.
+
+    coords: int64 (K,), flat indices into arrays[name].
+    labels: int64 (prod(y_shape),), for each flat output element the position in ``coords`` of the one
+            coordinate that can touch it, or -1 (untouched by this group).
+    """
 
     coords: np.ndarray
     labels: np.ndarray
 
 
-def groups(layer, name, arrays, y_shape, rng):
-    """Column groups for ``arrays[name]``, or None when the layer declares no structure for it."""
+@dataclass(frozen=True)
+class _Axis:
+    """One input axis of a validated declaration: kind is "full", "same" or "window"."""
+
+    kind: str
+    length: int
+    out: int | None = None
+    stride: int = 1
+    start: int = 0
+    size: int = 1
+
+    @property
+    def period(self) -> int:
+        return min(self.size, self.length) if self.kind == "window" else 1
+
+    @property
+    def colours(self) -> int:
+        return {"full": self.length, "same": 1, "window": self.period}[self.kind]
+
+    def members(self, colour: int) -> np.ndarray:
+        """Indices on this axis belonging to a colour (in the order they are laid out in coords)."""
+        if self.kind == "full":
+            return np.array([colour], dtype=np.int64)
+        if self.kind == "same":
+            return np.arange(self.length, dtype=np.int64)
+        return np.arange(colour, self.length, self.period, dtype=np.int64)
+
+    def positions(self, colour: int, n_out: int) -> np.ndarray:
+        """For each index o of output axis ``out``: position in members(colour) of the one index touching
+        it, or -1."""
+        o = np.arange(n_out, dtype=np.int64)
+        if self.kind == "same":
+            return np.where(o < self.length, o, -1)
+        lo = np.maximum(o * self.stride + self.start, 0)
+        hi = np.minimum(o * self.stride + self.start + self.size - 1, self.length - 1)
+        i = lo + (colour - lo) % self.period  # smallest index >= lo of this residue
+        return np.where(i <= hi, (i - colour) // self.period, -1)
+
+
+def _parse(layer, name, shape, y_shape, entries) -> tuple[_Axis, ...]:
+    """Validate a declaration against the input and output shapes."""
+    where = f"{type(layer).__name__}.structure({name!r})"
+    if not isinstance(entries, tuple | list) or len(entries) != len(shape):
+        raise StructureMismatch(
+            f"{where}: expected one entry per axis of {name} (shape {tuple(shape)}), got {entries!r}")
+    axes, used = [], set()
+    for k, (entry, length) in enumerate(zip(entries, shape, strict=True)):
+        if entry is None:
+            axes.append(_Axis("full", length))
+            continue
+        if isinstance(entry, int | np.integer):
+            axis = _Axis("same", length, int(entry))
+        elif isinstance(entry, tuple | list) and len(entry) == 4:
+            out, stride, start, size = (int(v) for v in entry)
+            if stride < 1 or size < 1:
+                raise StructureMismatch(f"{where}: axis {k} window {entry!r} needs stride >= 1 and size >= 1")
+            axis = _Axis("window", length, out, stride, start, size)
+        else:
+            raise StructureMismatch(
+                f"{where}: axis {k} entry {entry!r} is not None, an output axis, "
+                "or (axis, stride, start, size)"
+            )
+        if not 0 <= axis.out < len(y_shape):
+            raise StructureMismatch(
+                f"{where}: axis {k} maps to output axis {axis.out}, but the output has shape {tuple(y_shape)}"
+            )
+        if axis.out in used:
+            raise StructureMismatch(f"{where}: two axes of {name} map to output axis {axis.out}")
+        used.add(axis.out)
+        axes.append(axis)
+    return tuple(axes)
+
+
+def _group(axes, shape, y_shape, colour) -> Group:
+    """coords and labels of one colour (one colour index per input axis), vectorised over the output."""
+    members = [axis.members(c) for axis, c in zip(axes, colour, strict=True)]
+    coords = np.ravel_multi_index(np.ix_(*members), shape).ravel().astype(np.int64)
+    sizes = [len(m) for m in members]
+    strides = np.cumprod([1, *sizes[:0:-1]])[::-1]  # C-order strides of the group's grid of members
+    labels = np.zeros(y_shape, dtype=np.int64)
+    valid = np.ones(y_shape, dtype=bool)
+    for axis, c, stride in zip(axes, colour, strides, strict=True):
+        if axis.kind == "full":
+            continue
+        pos = axis.positions(c, y_shape[axis.out])
+        bshape = [1] * len(y_shape)
+        bshape[axis.out] = len(pos)
+        labels += (pos * stride).reshape(bshape)
+        valid &= (pos >= 0).reshape(bshape)
+    labels[~valid] = -1
+    return Group(coords, labels.ravel())
+
+
+def _colour_of(axes, index) -> tuple[int, ...]:
+    return tuple({"full": i, "same": 0, "window": i % axis.period}[axis.kind]
+                 for axis, i in zip(axes, index, strict=True))
+
+
+def _position_in_group(axes, index) -> int:
+    """Position of a coordinate in the coords of its own group (C order over the group's members)."""
+    pos = 0
+    for axis, c, i in zip(axes, _colour_of(axes, index), index, strict=True):
+        p = {"full": 0, "same": i, "window": i // axis.period}[axis.kind]
+        pos = pos * len(axis.members(c)) + p
+    return pos
+
+
+def _probe(layer, name, arrays, y_shape, axes, rng, probes) -> None:
+    """Perturb single random coordinates; the output must not move outside the declared footprint."""
+    x = arrays[name]
+    shape = x.shape
+    y0 = np.asarray(layer.forward(**arrays)[0])
+    for p in range(probes):
+        flat = int(rng.integers(x.size))
+        index = np.unravel_index(flat, shape)
+        xp = np.array(x, copy=True)
+        h = (1.0 + abs(xp.flat[flat])) * rng.choice([-1.0, 1.0])
+        xp.flat[flat] = xp.flat[flat] + h
+        y1 = np.asarray(layer.forward(**{**arrays, name: xp})[0])
+        if y1.shape != tuple(y_shape):
+            raise StructureMismatch(
+                f"{type(layer).__name__}: output shape {y1.shape} under probe {p} of {name}, "
+                f"expected {y_shape}"
+            )
+        same = (y1 == y0) | (np.isnan(y1) & np.isnan(y0))
+        diff = np.where(same, 0.0, np.abs(y1 - y0)).ravel()
+        own = _group(axes, shape, y_shape, _colour_of(axes, index))
+        footprint = own.labels == _position_in_group(axes, index)
+        finite = np.isfinite(y0) & np.isfinite(y1)
+        scale = max(np.max(np.abs(y0[finite]), initial=0.0), np.max(np.abs(y1[finite]), initial=0.0), 1.0)
+        eps = np.finfo(y0.dtype).eps if np.issubdtype(y0.dtype, np.inexact) else 0.0
+        leak = ~footprint & ~(diff <= PROBE_NOISE * eps * scale)
+        if leak.any():
+            o = int(np.flatnonzero(leak)[0])
+            raise StructureMismatch(
+                f"{type(layer).__name__}: structure declared for input {name!r} is wrong: probe {p} "
+                f"perturbed "
+                f"{name}{tuple(int(i) for i in index)} and output y{np.unravel_index(o, y_shape)} changed by "
+                f"{diff[o]:.3g}, outside the declared footprint ({int(leak.sum())} elements leaked)")
+
+
+def groups(layer, name, arrays, y_shape, rng, *, probes=PROBES) -> Iterator[Group] | None:
+    """Column groups for ``arrays[name]``, or None when the layer declares no structure for it.
+
+    Validates the declaration and checks it with ``probes`` random single-coordinate perturbations
+    (1 + probes forwards) before returning; the groups themselves are produced lazily, one per colour.
+    Raises StructureMismatch naming the layer, input and probe when the forward contradicts it.
+    """
     declare = getattr(layer, "structure", None)
     if declare is None:
         return None
-    return None
+    entries = declare(name, {k: np.shape(v) for k, v in arrays.items()})
+    if entries is None:
+        return None
+    shape, y_shape = tuple(np.shape(arrays[name])), tuple(int(n) for n in y_shape)
+    axes = _parse(layer, name, shape, y_shape, entries)
+    if probes and np.size(arrays[name]):
+        _probe(layer, name, arrays, y_shape, axes, rng, probes)
+    return (_group(axes, shape, y_shape, colour)
+            for colour in itertools.product(*(range(axis.colours) for axis in axes)))
+
+
+def count(layer, name, arrays, y_shape) -> int | None:
+    """Number of groups (forwards) ``groups`` would yield for ``arrays[name]``, without probing."""
+    declare = getattr(layer, "structure", None)
+    entries = None if declare is None else declare(name, {k: np.shape(v) for k, v in arrays.items()})
+    if entries is None:
+        return None
+    axes = _parse(layer, name, tuple(np.shape(arrays[name])), tuple(y_shape), entries)
+    return int(np.prod([axis.colours for axis in axes]))

@@ -46,6 +46,16 @@ class FullyConnected:
         y = x2d @ W + b
         return y, (x2d, W, x.shape)
 
+    def structure(self, name, shapes):
+        """Which output slice each input coordinate touches (gradcheck.structure's declaration).
+
+        x[n, ...] -> y[n, :] (identity on the batch axis, every feature axis unrestricted);
+        W[:, j] -> y[:, j] and b[j] -> y[:, j] (identity onto the output-feature axis).
+        """
+        if name == "x":
+            return (0,) + (None,) * (len(shapes["x"]) - 1)
+        return {"W": (None, 1), "b": (1,)}.get(name)
+
     def backward(self, dy, cache):
         x2d, W, x_shape = cache
         dx = (dy @ W.T).reshape(x_shape)
