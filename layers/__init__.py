@@ -16,11 +16,19 @@ Arrays are batch-first and channels-first, float64 unless the caller passes anot
 keeps the dtype it is given (float32 stays float32, complex stays complex).
 """
 
+from layers.activations import ReLU, Sigmoid, Tanh
 from layers.fully_connected import FullyConnected
+from layers.losses import SoftmaxCrossEntropy, SquaredError
+from layers.sequential import Sequential
+from layers.subsampling import MaxPool, MeanPool, Subsampling, down, up
 
 # conv.py, fc_as_conv.py
 # subsampling.py, activations.py, losses.py, sequential.py
 
 __all__ = [
     "FullyConnected",
+    "Subsampling", "MeanPool", "MaxPool", "down", "up",
+    "Sigmoid", "Tanh", "ReLU",
+    "SquaredError", "SoftmaxCrossEntropy",
+    "Sequential",
 ]
