@@ -104,6 +104,13 @@ class Subsampling:
         db = dy.sum(axis=(0, 2, 3))
         return {"x": dx, "beta": dbeta, "b": db}
 
+    def structure(self, name, shapes):
+        """x[n, c, i, j] touches only u[n, c, i // size, j // size]: a window of size rows, stride size
+        (gradcheck.structure's declaration; the dropped trailing rows touch nothing).
+        beta[c] and b[c] touch u[:, c]."""
+        n = self.size
+        return {"x": (0, 1, (2, n, 0, n), (3, n, 0, n)), "beta": (1,), "b": (1,)}.get(name)
+
 
 class MeanPool:
     """Average pooling over n x n blocks: ``y = down(x) / n^2``.
@@ -125,6 +132,12 @@ class MeanPool:
 
     def backward(self, dy, cache):
         return {"x": _pad_to(up(dy, self.size) / self.size**2, cache)}
+
+    def structure(self, name, shapes):
+        """x[n, c, i, j] touches only y[n, c, i // size, j // size]: a window of size rows, stride size
+        (gradcheck.structure's declaration; the dropped trailing rows touch nothing)."""
+        n = self.size
+        return (0, 1, (2, n, 0, n), (3, n, 0, n))
 
 
 class MaxPool:
@@ -164,3 +177,9 @@ class MaxPool:
         np.put_along_axis(flat, arg[..., None], dy[..., None], axis=-1)
         g = flat.reshape(N, C, Ho, Wo, n, n).transpose(0, 1, 2, 4, 3, 5).reshape(N, C, Ho * n, Wo * n)
         return {"x": _pad_to(g, x_shape)}
+
+    def structure(self, name, shapes):
+        """x[n, c, i, j] touches only y[n, c, i // size, j // size]: a window of size rows, stride size
+        (gradcheck.structure's declaration; the dropped trailing rows touch nothing)."""
+        n = self.size
+        return (0, 1, (2, n, 0, n), (3, n, 0, n))

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
+import layers
 from gradcheck import structure
 from gradcheck.structure import StructureMismatch
 from layers import FullyConnected
@@ -288,3 +289,25 @@ def test_probe_leaves_arrays_untouched_and_tolerates_complex():
     assert len(list(structure.groups(FullyConnected(), "x", arrays, (3, 2), rng))) == 4
     for k in arrays:
         np.testing.assert_array_equal(arrays[k], before[k])
+
+
+# --- the real layers' declarations ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make", [lambda: layers.Sigmoid(), lambda: layers.Tanh(), lambda: layers.ReLU()])
+@pytest.mark.parametrize("shape", [(2, 5), (2, 2, 3, 3)])
+def test_activations_declare_one_exact_group(make, shape):
+    rng = np.random.default_rng(20)
+    assert assert_exact_grouping(make(), {"x": rng.standard_normal(shape)}, "x", rng) == 1
+
+
+@pytest.mark.parametrize("cls", ["Subsampling", "MeanPool", "MaxPool"])
+@pytest.mark.parametrize("size, H, W", [(2, 4, 6), (2, 5, 7), (3, 7, 6)])  # 5, 7: dropped rows / columns
+def test_pooling_layers_declare_exact_groups(cls, size, H, W):
+    rng = np.random.default_rng(21)
+    layer = getattr(layers, cls)(size)
+    arrays = {"x": rng.standard_normal((2, 3, H, W))}
+    if cls == "Subsampling":
+        arrays |= {"beta": rng.standard_normal(3), "b": rng.standard_normal(3)}
+    counts = {name: assert_exact_grouping(layer, arrays, name, rng) for name in layer.inputs}
+    assert counts == {name: (size * size if name == "x" else 1) for name in layer.inputs}
