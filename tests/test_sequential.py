@@ -204,3 +204,87 @@ def test_unknown_names_in_head_tail_and_forward_raise():
         net.forward(**{k: v for k, v in a.items() if k != "loss.t"})
     with pytest.raises(ValueError, match=r"missing none, unknown \['fc3.W'\]"):
         net.forward(**a, **{"fc3.W": a["fc2.W"]})
+
+
+# ---- whole CNN chains with Conv2D (layers/conv.py, written by another helper) -------------------------
+try:
+    from layers.conv import Conv2D
+except ImportError:  # pragma: no cover - only while layers/conv.py is not in the tree
+    Conv2D = None
+needs_conv = pytest.mark.skipif(Conv2D is None, reason="layers/conv.py (Conv2D) is not in the tree")
+
+
+def seed_004_cnn():
+    """conv -> sigmoid -> subsampling -> sigmoid -> fc -> squared error, Bouvrie's convolution mode."""
+    rng = np.random.default_rng(10)
+    net = Sequential([("conv", Conv2D(mode="convolution")), ("f1", Sigmoid()), ("sub", Subsampling(2)),
+                      ("f2", Sigmoid()), ("fc", FullyConnected()), ("loss", SquaredError())])
+    arrays = {"x": rng.standard_normal((2, 2, 5, 5)),            # 5x5 maps, 2x2 kernels -> 4x4 -> 2x2
+              "conv.k": rng.standard_normal((3, 2, 2, 2)), "conv.b": rng.standard_normal(3),
+              "sub.beta": rng.standard_normal(3), "sub.b": rng.standard_normal(3),
+              "fc.W": rng.standard_normal((12, 2)), "fc.b": rng.standard_normal(2),
+              "loss.t": rng.standard_normal((2, 2))}
+    return net, arrays
+
+
+@needs_conv
+def test_seed_004_cnn_backward_matches_central_differences():
+    net, a = seed_004_cnn()
+    assert net.complex_safe is True
+    assert_backward_matches(net, a)
+
+
+@needs_conv
+def test_seed_004_conv_residual_is_beta_times_fprime_o_up_delta():
+    """Bouvrie: delta_j^l = beta_j^{l+1} (f'(u_j^l) o up(delta_j^{l+1})), f'(u) = y (1 - y)."""
+    net, a = seed_004_cnn()
+    g = net.backward(1.0, net.forward(**a)[1])
+    head = net.head("f1")
+    y = head.forward(**pick(head, a))[0]
+    beta = a["sub.beta"][None, :, None, None]
+    np.testing.assert_allclose(g["conv.delta"], beta * (y * (1 - y) * up(g["sub.delta"], 2)), rtol=1e-14)
+    # db_j = sum_{u,v} (delta_j)_{uv}, over the batch as well
+    np.testing.assert_allclose(g["conv.b"], g["conv.delta"].sum(axis=(0, 2, 3)), rtol=1e-14)
+
+
+@needs_conv
+def test_seed_004_conv_residual_is_the_tail_gradient_checked_numerically():
+    net, a = seed_004_cnn()
+    g = net.backward(1.0, net.forward(**a)[1])
+    head, tail = net.head("conv"), net.tail("conv")
+    u = head.forward(**pick(head, a))[0]                         # the conv's pre-activation u
+    num = numeric_vjp(tail, pick(tail, a) | {"x": u}, np.array(1.0), "x")
+    np.testing.assert_allclose(g["conv.delta"], num, rtol=1e-6, atol=1e-8)
+
+
+@needs_conv
+def test_seed_004_cnn_complex_step():
+    net, a = seed_004_cnn()
+    g = net.backward(1.0, net.forward(**a)[1])
+    h = 1e-30
+    for name, idx in [("conv.k", (2, 1, 0, 1)), ("x", (1, 0, 3, 2)), ("sub.beta", (0,))]:
+        p = {k: v.astype(np.complex128) for k, v in a.items()}
+        p[name][idx] += 1j * h
+        np.testing.assert_allclose(g[name][idx], net.forward(**p)[0].imag / h, rtol=1e-13)
+
+
+@needs_conv
+def test_seed_003_cnn_conv_relu_maxpool_fc_softmax_matches_central_differences():
+    """Seed 003's [INPUT-CONV-RELU-POOL-FC]: 7x7x3, two 3x3 filters, stride 2, pad 1 -> 4x4 -> pool 2x2."""
+    rng = np.random.default_rng(11)
+    net = Sequential([("conv", Conv2D(stride=2, pad=1)), ("relu", ReLU()), ("pool", MaxPool(2)),
+                      ("fc", FullyConnected()), ("loss", SoftmaxCrossEntropy())])
+    a = {"x": rng.standard_normal((3, 3, 7, 7)),
+         "conv.k": rng.standard_normal((2, 3, 3, 3)), "conv.b": rng.standard_normal(2),
+         "fc.W": rng.standard_normal((8, 4)), "fc.b": rng.standard_normal(4),
+         "loss.t": np.array([3, 0, 1])}
+    assert net.complex_safe is False
+    assert net.head("pool").forward(**pick(net.head("pool"), a))[0].shape == (3, 2, 2, 2)
+    # away from kinks: no conv output within 1e-3 of the ReLU kink, and in every pooling block the
+    # maximum leads the runner-up by > 1e-3 unless the block is all zeros (then dy reaches nothing)
+    u = net.head("conv").forward(**pick(net.head("conv"), a))[0]
+    assert u.shape == (3, 2, 4, 4) and np.abs(u).min() > 1e-3
+    blocks = np.sort(np.maximum(u, 0).reshape(3, 2, 2, 2, 2, 2).transpose(0, 1, 2, 4, 3, 5)
+                     .reshape(3, 2, 2, 2, 4), axis=-1)
+    assert np.all((blocks[..., -1] - blocks[..., -2] > 1e-3) | (blocks[..., -1] == 0))
+    assert_backward_matches(net, a)
