@@ -190,6 +190,17 @@ class Conv2D:
         db = dy.sum(axis=(0, 2, 3))
         return {"x": np.ascontiguousarray(dx), "k": np.ascontiguousarray(dk), "b": db}
 
+    def structure(self, name, shapes):
+        """Which output slice each input coordinate touches (gradcheck.structure's declaration).
+
+        x[n, c, i, j] -> y[n, :, o, q] with o sh - ph <= i <= o sh - ph + kh - 1 (likewise q, j);
+        k[f] -> y[:, f]; b[f] -> y[:, f]. A connection table only shrinks these footprints.
+        """
+        (sh, sw), (ph, pw) = self.stride, self.pad
+        _, _, kh, kw = shapes["k"]
+        x = (0, None, (2, sh, -ph, kh), (3, sw, -pw, kw))
+        return {"x": x, "k": (1, None, None, None), "b": (1,)}.get(name)
+
     # -- impl="fast": im2col / col2im -------------------------------------------------------------
 
     def _forward_fast(self, xp, K, b):

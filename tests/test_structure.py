@@ -311,3 +311,27 @@ def test_pooling_layers_declare_exact_groups(cls, size, H, W):
         arrays |= {"beta": rng.standard_normal(3), "b": rng.standard_normal(3)}
     counts = {name: assert_exact_grouping(layer, arrays, name, rng) for name in layer.inputs}
     assert counts == {name: (size * size if name == "x" else 1) for name in layer.inputs}
+
+
+@pytest.mark.parametrize("kwargs, H, W, kh, kw", [
+    ({}, 5, 5, 3, 3),
+    ({"stride": 2, "pad": 1}, 7, 6, 3, 3),
+    ({"stride": (1, 2), "pad": (2, 0), "mode": "convolution"}, 5, 6, 3, 2),
+    ({"stride": 3, "impl": "literal"}, 8, 7, 2, 2),
+    ({"pad": 1, "connections": [[True, False], [True, True], [False, True]]}, 4, 4, 3, 3),
+])
+def test_conv2d_declares_exact_groups(kwargs, H, W, kh, kw):
+    rng = np.random.default_rng(22)
+    layer, arrays = layers.Conv2D(**kwargs), conv_arrays(rng, 2, 2, H, W, 3, kh, kw)
+    counts = {name: assert_exact_grouping(layer, arrays, name, rng) for name in layer.inputs}
+    assert counts == {"x": 2 * kh * kw, "k": 2 * kh * kw, "b": 1}
+
+
+def test_conv2d_32x32x3_ten_5x5_pad2_batch16_group_counts():
+    """Seed 003's layer: 75 + 75 + 1 forwards instead of 49,152 + 750 + 10."""
+    rng = np.random.default_rng(23)
+    layer, arrays = layers.Conv2D(pad=2), conv_arrays(rng, 16, 3, 32, 32, 10, 5, 5)
+    y_shape = layer.forward(**arrays)[0].shape
+    assert y_shape == (16, 10, 32, 32)
+    counts = {n: sum(1 for _ in structure.groups(layer, n, arrays, y_shape, rng)) for n in layer.inputs}
+    assert counts == {"x": 75, "k": 75, "b": 1}
