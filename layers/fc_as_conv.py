@@ -72,3 +72,10 @@ class FullyConnectedAsConv:
 
     def backward(self, dy, cache):
         return self.conv.backward(dy, cache)
+
+    def structure(self, name, shapes):
+        """Conv2D's declaration (gradcheck.structure): x windows of kh x kw, k[j] and b[j] -> y[:, j].
+
+        At 1x1 output this groups like FullyConnected: C*kh*kw groups for x and for k, one for b.
+        """
+        return self.conv.structure(name, shapes)

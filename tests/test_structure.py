@@ -14,6 +14,8 @@ import layers
 from gradcheck import structure
 from gradcheck.structure import StructureMismatch
 from layers import FullyConnected
+from layers.conv import Conv2D
+from layers.fc_as_conv import FullyConnectedAsConv
 
 
 def windows(x, kh, kw, stride, pad):
@@ -322,7 +324,7 @@ def test_pooling_layers_declare_exact_groups(cls, size, H, W):
 ])
 def test_conv2d_declares_exact_groups(kwargs, H, W, kh, kw):
     rng = np.random.default_rng(22)
-    layer, arrays = layers.Conv2D(**kwargs), conv_arrays(rng, 2, 2, H, W, 3, kh, kw)
+    layer, arrays = Conv2D(**kwargs), conv_arrays(rng, 2, 2, H, W, 3, kh, kw)
     counts = {name: assert_exact_grouping(layer, arrays, name, rng) for name in layer.inputs}
     assert counts == {"x": 2 * kh * kw, "k": 2 * kh * kw, "b": 1}
 
@@ -330,8 +332,16 @@ def test_conv2d_declares_exact_groups(kwargs, H, W, kh, kw):
 def test_conv2d_32x32x3_ten_5x5_pad2_batch16_group_counts():
     """Seed 003's layer: 75 + 75 + 1 forwards instead of 49,152 + 750 + 10."""
     rng = np.random.default_rng(23)
-    layer, arrays = layers.Conv2D(pad=2), conv_arrays(rng, 16, 3, 32, 32, 10, 5, 5)
+    layer, arrays = Conv2D(pad=2), conv_arrays(rng, 16, 3, 32, 32, 10, 5, 5)
     y_shape = layer.forward(**arrays)[0].shape
     assert y_shape == (16, 10, 32, 32)
     counts = {n: sum(1 for _ in structure.groups(layer, n, arrays, y_shape, rng)) for n in layer.inputs}
     assert counts == {"x": 75, "k": 75, "b": 1}
+
+
+@pytest.mark.parametrize("H, W", [(2, 3), (4, 4)])  # 1x1 output (an FC layer), and a sliding score map
+def test_fc_as_conv_declares_exact_groups(H, W):
+    rng = np.random.default_rng(24)
+    layer, arrays = FullyConnectedAsConv(), conv_arrays(rng, 2, 3, H, W, 4, 2, 3)
+    counts = {name: assert_exact_grouping(layer, arrays, name, rng) for name in layer.inputs}
+    assert counts == {"x": 3 * 2 * 3, "k": 3 * 2 * 3, "b": 1}
