@@ -1,0 +1,280 @@
+"""YAML cases: schema, one-line errors for malformed cases, array construction, registry, the catalogue."""
+
+import json
+import textwrap
+import zlib
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+import pytest
+
+from gradcheck import registry
+from gradcheck.cases import (
+    SCHEMA_PATH,
+    CaseError,
+    first_forward,
+    load_file,
+    load_paths,
+    make_array,
+    schema,
+)
+from layers import FullyConnected
+
+ROOT = Path(__file__).resolve().parents[1]
+CATALOGUE = ROOT / "cases"
+
+FC_OK = """\
+name: fc-ok
+source: "002 - the last FC layer, 100 inputs, 10 outputs, batch_size=10"
+layer: fully_connected
+inputs:
+  x: {shape: [10, 100]}
+  W: {shape: [100, 10], scale: 0.1}
+  b: {shape: [10]}
+check: {strategy: exhaustive}
+expect: {output_shape: [10, 10], parameters: 1010}
+"""
+
+
+def write(tmp_path, text, name="case.yaml"):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def fc_message(x_shape, W_shape, b_shape):
+    """FullyConnected's own ValueError text for these shapes (the case error must quote it verbatim)."""
+    with pytest.raises(ValueError) as info:
+        FullyConnected().forward(np.zeros(x_shape), np.zeros(W_shape), np.zeros(b_shape))
+    return str(info.value)
+
+
+KNOWN = ", ".join(registry.names())
+CHECK_KEYS = "strategy, method, eps, rtol, atol, samples, directions, seed, wrt, residuals"
+TOP_KEYS = "name, source, layer, config, stack, inputs, check, expect"
+
+# (id, case text, line, field, what was expected). The text is FC_OK with one thing broken.
+MALFORMED = [
+    ("unknown-top-level-key", FC_OK + "tolerance: 1e-6\n", 10, "tolerance",
+     f"unknown key; expected one of: {TOP_KEYS}"),
+    ("unknown-check-key", FC_OK.replace("{strategy: exhaustive}", "{strategy: exhaustive, sample: 3}"), 8,
+     "check.sample", f"unknown key (did you mean 'samples'?); expected one of: {CHECK_KEYS}"),
+    ("unknown-array-key", FC_OK.replace("scale: 0.1", "std: 0.1"), 6, "inputs.W.std",
+     "unknown key; expected one of: shape, init, scale, classes, values, dtype"),
+    ("unknown-layer", FC_OK.replace("layer: fully_connected", "layer: fully_conected"), 3, "layer",
+     f"unknown layer 'fully_conected' (did you mean 'fully_connected'?); expected one of: {KNOWN}, "
+     "or package.module:ClassName"),
+    ("unimportable-user-layer", FC_OK.replace("layer: fully_connected", "layer: nowhere_pkg.mod:Layer"), 3,
+     "layer", "cannot import module 'nowhere_pkg.mod' (looked in {folder} and sys.path): "
+              "No module named 'nowhere_pkg'"),
+    ("wrong-type-source", FC_OK.replace('"002 - the last FC layer, 100 inputs, 10 outputs, batch_size=10"',
+                                        "002"), 2, "source", "expected a string; got 2"),
+    ("wrong-type-shape", FC_OK.replace("b: {shape: [10]}", "b: {shape: 10}"), 7, "inputs.b.shape",
+     "expected a list; got 10"),
+    ("negative-dimension", FC_OK.replace("x: {shape: [10, 100]}", "x: {shape: [10, -100]}"), 5,
+     "inputs.x.shape[1]", "expected an integer >= 0; got -100"),
+    ("wrong-type-eps", FC_OK.replace("{strategy: exhaustive}", "{strategy: exhaustive, eps: small}"), 8,
+     "check.eps", "expected a number; got 'small'"),
+    ("unknown-strategy", FC_OK.replace("strategy: exhaustive", "strategy: everything"), 8, "check.strategy",
+     "expected one of directional, sampled, exhaustive; got 'everything'"),
+    ("unreadable-yaml", FC_OK.replace("x: {shape: [10, 100]}", "x: {shape: [10, 100]"), 6, None,
+     "unreadable YAML: expected ',' or '}', but got '<scalar>'"),
+    ("tab-indentation", FC_OK.replace("  x:", "\tx:"), 5, None,
+     "unreadable YAML: found character '\\t' that cannot start any token"),
+    ("duplicate-key", FC_OK + "layer: sigmoid\n", 10, "layer", "duplicate key: each field may appear once"),
+    ("missing-inputs", FC_OK.replace("inputs:\n  x: {shape: [10, 100]}\n  W: {shape: [100, 10], scale: 0.1}\n"
+                                     "  b: {shape: [10]}\n", ""), 1, "inputs", "missing required field"),
+    ("missing-layer", FC_OK.replace("layer: fully_connected\n", ""), 1, "layer",
+     "missing required field (or give 'stack')"),
+    ("layer-and-stack", FC_OK + "stack: [{name: fc, layer: fully_connected}]\n", 10, "stack",
+     "expected exactly one of 'layer' or 'stack'; got both"),
+    ("missing-array", FC_OK.replace("  b: {shape: [10]}\n", ""), 4, "inputs",
+     "missing array 'b'; fully_connected takes x, W, b"),
+    ("unknown-array", FC_OK.replace("  b: {shape: [10]}\n", "  b: {shape: [10]}\n  bias: {shape: [10]}\n"), 8,
+     "inputs.bias", "unknown array; fully_connected takes x, W, b"),
+    ("shape-and-nothing-else", FC_OK.replace("b: {shape: [10]}", "b: {scale: 2}"), 7, "inputs.b",
+     "expected 'shape' or 'values' (or both)"),
+    ("values-disagree-with-shape",
+     FC_OK.replace("b: {shape: [10]}", "b: {shape: [10], values: [1, 2, 3]}"), 7, "inputs.b.values",
+     "expected values of shape [10]; got shape [3]"),
+    ("bad-config",
+     FC_OK.replace("layer: fully_connected\n", "layer: fully_connected\nconfig: {size: 3}\n"), 4, "config",
+     "FullyConnected(**config) failed: TypeError: FullyConnected() takes no arguments"),
+    ("unknown-wrt", FC_OK.replace("{strategy: exhaustive}", "{strategy: exhaustive, wrt: [W, V]}"), 8,
+     "check.wrt", "unknown array 'V'; expected differentiable inputs of fully_connected: x, W, b"),
+    ("residuals-on-a-single-layer", FC_OK.replace("{strategy: exhaustive}", "{residuals: [fc]}"), 8,
+     "check.residuals", "residuals need a stack (a case with 'stack:'); this case has a single layer"),
+    ("expect-parameters", FC_OK.replace("parameters: 1010", "parameters: 1000"), 9, "expect.parameters",
+     "the case expects 1000; the inputs hold 1010 (W 1000 + b 10)"),
+    ("labels-without-classes", FC_OK.replace("b: {shape: [10]}", "b: {shape: [10], init: labels}"), 7,
+     "inputs.b", "missing 'classes': init: labels draws integers in [0, classes)"),
+    ("integer-parameter", FC_OK.replace("b: {shape: [10]}", "b: {shape: [10], dtype: int64}"), 7,
+     "inputs.b.dtype", "expected a float dtype for a differentiable input; got int64"),
+    ("bad-case-name", FC_OK.replace("name: fc-ok", "name: fc ok"), 1, "name",
+     "expected a name of letters, digits, '-', '_', '.' starting with a letter or digit; got 'fc ok'"),
+    ("not-a-mapping", "- name: fc-ok\n- layer: fully_connected\n", 1, None,
+     "expected a case (a mapping with name, layer, inputs); got a list"),
+    ("empty-file", "# nothing here\n", None, None,
+     "empty file: expected a case (a mapping with name, layer, inputs)"),
+    ("duplicate-case-in-family", FC_OK + "---\n" + FC_OK, 11, "name",
+     "duplicate case name 'fc-ok' in this file; expected unique names"),
+]
+
+
+@pytest.mark.parametrize("text, line, field, expected", [m[1:] for m in MALFORMED],
+                         ids=[m[0] for m in MALFORMED])
+def test_malformed_case_fails_with_one_line_naming_file_field_and_expectation(tmp_path, text, line, field,
+                                                                              expected):
+    path = write(tmp_path, text)
+    with pytest.raises(CaseError) as info:
+        load_file(path)
+    expected = expected.replace("{folder}", str(tmp_path.resolve()))
+    where = f"{path}:{line}" if line else str(path)
+    assert str(info.value) == (f"{where}: {field}: {expected}" if field else f"{where}: {expected}")
+    assert "\n" not in str(info.value)
+    assert (info.value.file, info.value.line, info.value.field) == (str(path), line, field)
+
+
+def test_missing_file_is_a_case_error(tmp_path):
+    with pytest.raises(CaseError, match=r"nope\.yaml: cannot read file: .*No such file"):
+        load_file(tmp_path / "nope.yaml")
+
+
+def test_shape_the_layer_rejects_is_reported_with_the_layers_own_message(tmp_path):
+    path = write(tmp_path, FC_OK.replace("x: {shape: [10, 100]}", "x: {shape: [10, 99]}"))
+    (case,) = load_file(path)  # shapes are only known to be wrong once the layer sees them
+    with pytest.raises(CaseError) as info:
+        first_forward(case, case.arrays())
+    assert str(info.value) == (f"{path}:4: inputs: the layer rejected the arrays on a first forward: "
+                               + fc_message((10, 99), (100, 10), (10,)))
+
+
+def test_expected_output_shape_is_checked_on_the_first_forward(tmp_path):
+    path = write(tmp_path, FC_OK.replace("output_shape: [10, 10]", "output_shape: [10, 11]"))
+    (case,) = load_file(path)
+    with pytest.raises(CaseError) as info:
+        first_forward(case, case.arrays())
+    assert str(info.value) == (f"{path}:9: expect.output_shape: the case expects [10, 11]; "
+                               "the forward gave [10, 10]")
+
+
+def test_residual_names_must_be_inner_layers_of_the_stack(tmp_path):
+    text = """\
+    name: chain
+    stack:
+      - {name: fc, layer: fully_connected}
+      - {name: f, layer: sigmoid}
+    inputs:
+      x: {shape: [2, 3]}
+      fc.W: {shape: [3, 4]}
+      fc.b: {shape: [4]}
+    check: {residuals: [%s]}
+    """
+    with pytest.raises(CaseError) as info:
+        load_file(write(tmp_path, text % "fc2"))
+    assert str(info.value).endswith(":9: check.residuals: 'fc2' is not in the stack; expected one of: fc")
+    with pytest.raises(CaseError) as info:
+        load_file(write(tmp_path, text % "f"))
+    assert str(info.value).endswith(
+        ":9: check.residuals: 'f' is the last layer: its residual is the cotangent itself; "
+        "expected one of: fc")
+    with pytest.raises(CaseError) as info:
+        load_file(write(tmp_path, (text % "fc").replace("name: f,", "name: fc,")))
+    assert str(info.value).endswith(":4: stack[1].name: duplicate layer name 'fc'; expected each name once")
+    (case,) = load_file(write(tmp_path, text % "fc"))
+    assert case.layer.inputs == ("x", "fc.W", "fc.b")
+
+
+def test_duplicate_case_names_across_files_are_reported(tmp_path):
+    write(tmp_path, FC_OK, "a.yaml")
+    write(tmp_path, FC_OK, "b.yaml")
+    items = list(load_paths([tmp_path]))
+    assert [type(i).__name__ for i in items] == ["Case", "CaseError"]
+    assert str(items[1]) == (f"{tmp_path / 'b.yaml'}:1: name: duplicate case name 'fc-ok' "
+                             f"(also {tmp_path / 'a.yaml'}:1); expected unique names")
+
+
+# --- the schema and the loader ---------------------------------------------------------------------------
+
+
+def test_schema_is_a_valid_published_json_schema():
+    jsonschema.Draft202012Validator.check_schema(schema())
+    assert json.loads(SCHEMA_PATH.read_text())["title"] == "gradcheck case"
+
+
+def test_yaml_1_2_exponent_floats_are_numbers_and_the_loader_stays_safe(tmp_path):
+    (case,) = load_file(write(tmp_path, FC_OK.replace("{strategy: exhaustive}", "{eps: 1e-6, atol: 1E-9}")))
+    assert case.check_options == {"eps": 1e-6, "atol": 1e-9}
+    evil = FC_OK.replace('"002 - the last FC layer, 100 inputs, 10 outputs, batch_size=10"',
+                         "!!python/object/apply:os.system [echo pwned]")
+    with pytest.raises(CaseError, match=r":2: unreadable YAML: could not determine a constructor"):
+        load_file(write(tmp_path, evil))
+
+
+def test_a_family_file_holds_several_cases_each_with_its_own_line(tmp_path):
+    text = FC_OK + "---\n" + FC_OK.replace("name: fc-ok", "name: fc-ok-2")
+    cases = load_file(write(tmp_path, text))
+    assert [(c.name, c.line) for c in cases] == [("fc-ok", 1), ("fc-ok-2", 11)]
+
+
+def test_check_fields_become_checker_options_and_a_seed_override_replaces_check_seed(tmp_path):
+    text = FC_OK.replace("{strategy: exhaustive}", "{strategy: sampled, seed: 3}")
+    (case,) = load_file(write(tmp_path, text))
+    assert case.options() == {"strategy": "sampled", "seed": 3, "name": "fc-ok"}
+    assert case.options(seed=11) == {"strategy": "sampled", "seed": 11, "name": "fc-ok"}
+    assert np.array_equal(case.arrays()["W"], case.arrays(3)["W"])
+    assert not np.array_equal(case.arrays()["W"], case.arrays(11)["W"])
+
+
+# --- arrays ----------------------------------------------------------------------------------------------
+
+
+def test_arrays_depend_on_the_seed_and_name_only():
+    a = make_array("W", {"shape": [3, 4]}, seed=0)
+    assert np.array_equal(a, make_array("W", {"shape": [3, 4]}, seed=0))
+    assert not np.array_equal(a, make_array("W", {"shape": [3, 4]}, seed=1))
+    assert not np.array_equal(a, make_array("V", {"shape": [3, 4]}, seed=0))
+    rng = np.random.default_rng([5, zlib.crc32(b"k")])
+    np.testing.assert_array_equal(make_array("k", {"shape": [2, 2], "scale": 3.0}, seed=5),
+                                  3.0 * rng.standard_normal((2, 2)))
+
+
+def test_array_inits_scales_and_dtypes():
+    t = make_array("t", {"shape": [1000], "init": "labels", "classes": 7}, 0)
+    assert t.dtype == np.int64 and t.min() == 0 and t.max() == 6
+    u = make_array("u", {"shape": [1000], "init": "uniform", "scale": 0.5}, 0)
+    assert u.dtype == np.float64 and -0.5 <= u.min() < -0.49 and 0.49 < u.max() <= 0.5
+    n = make_array("n", {"shape": [100000], "scale": 0.1}, 0)
+    assert abs(n.std() - 0.1) < 0.001
+    f = make_array("f", {"shape": [3], "dtype": "float32"}, 0)
+    assert f.dtype == np.float32
+    np.testing.assert_array_equal(make_array("a", {"shape": [2, 3], "init": "arange", "scale": 2}, 0),
+                                  [[0, 2, 4], [6, 8, 10]])
+    np.testing.assert_array_equal(make_array("o", {"shape": [2], "init": "ones", "scale": 3}, 0), [3.0, 3.0])
+    np.testing.assert_array_equal(make_array("z", {"shape": [2], "init": "zeros"}, 0), [0.0, 0.0])
+    v = make_array("v", {"values": [[1, 2], [3, 4]], "scale": 0.5}, 0)
+    assert v.dtype == np.float64
+    np.testing.assert_array_equal(v, [[0.5, 1.0], [1.5, 2.0]])
+
+
+# --- the registry ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("class_name, name", [
+    ("FullyConnected", "fully_connected"), ("FullyConnectedAsConv", "fully_connected_as_conv"),
+    ("Conv2D", "conv2d"), ("MaxPool", "max_pool"), ("MeanPool", "mean_pool"), ("ReLU", "relu"),
+    ("SoftmaxCrossEntropy", "softmax_cross_entropy"), ("SquaredError", "squared_error"),
+    ("FCLayer", "fc_layer"),
+])
+def test_snake_case(class_name, name):
+    assert registry.snake_case(class_name) == name
+
+
+def test_registry_holds_every_reference_layer_of_the_issue():
+    names = set(registry.names())
+    assert {"fully_connected", "conv2d", "fully_connected_as_conv", "subsampling", "mean_pool", "max_pool",
+            "sigmoid", "tanh", "relu", "squared_error", "softmax_cross_entropy"} <= names
+    assert "sequential" not in names  # a stack is written with `stack:`
+    assert registry.resolve("fully_connected") is FullyConnected
+    assert registry.resolve("layers.fully_connected:FullyConnected") is FullyConnected
