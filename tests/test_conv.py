@@ -287,11 +287,12 @@ def test_backward_matches_central_differences(config, impl):
 
 
 @pytest.mark.parametrize("impl", ["fast", "literal"])
-def test_complex_step_derivative_equals_backward(impl):
+@pytest.mark.parametrize("mode", ["correlation", "convolution"])
+def test_complex_step_derivative_equals_backward(mode, impl):
     """Im(sum(G * f(x + i h u))) / h = <dx, u> exactly to rounding (the forward is analytic)."""
     rng = np.random.default_rng(10)
     a = random_arrays(rng, 2, 2, 5, 5, 3, 3, 3)
-    layer = Conv2D(stride=2, pad=1, mode="convolution", impl=impl)
+    layer = Conv2D(stride=2, pad=1, mode=mode, impl=impl)
     y, cache = layer.forward(**a)
     G = rng.standard_normal(y.shape)
     grads = layer.backward(G, cache)
