@@ -1,0 +1,291 @@
+"""gradcheck.check and gradcheck.assert_gradients: the vector-Jacobian product against numerics.
+
+For a seeded standard-normal G of the output's shape, L(arrays) = sum(G * layer.forward(**arrays)[0]);
+for every checked array a, dL/da by finite differences (gradcheck.differencing, along the coordinates or
+directions gradcheck.strategies chooses) is compared element by element with layer.backward(G, cache)[a]
+under the tolerances of gradcheck.tolerance, and kinks are told apart by gradcheck.kinks.
+
+The analytic side runs in the arrays' own dtype (float32 arrays give a float32 backward); the numeric side
+always runs in float64 (complex128 for complex step) on exact copies.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+
+import numpy as np
+
+from gradcheck import strategies
+from gradcheck import tolerance as tol_model
+from gradcheck.differencing import Differencer, read_only
+from gradcheck.errors import GradientMismatch, LayerContractError
+from gradcheck.kinks import KINDS, classify
+from gradcheck.report import SHOW_WORST, ArrayResult, Element, Report
+from gradcheck.residuals import residual_problem
+
+
+def _rng(seed, key):
+    """The rng of one array: depends on the seed and the array's name only (not on what else is checked)."""
+    return np.random.default_rng([int(seed), zlib.crc32(key.encode())])
+
+
+def _layer_name(layer):
+    return type(layer).__name__
+
+
+def _validate_arrays(layer, arrays):
+    names = (*layer.inputs, *getattr(layer, "constants", ()))
+    missing = [k for k in names if k not in arrays]
+    extra = sorted(set(arrays) - set(names))
+    if missing or extra:
+        raise LayerContractError(
+            f"{_layer_name(layer)}: arrays must hold exactly {', '.join(names)}; "
+            f"missing {', '.join(missing) or 'none'}, unexpected {', '.join(extra) or 'none'}")
+
+
+def _validate_grads(layer, arrays, grads):
+    kind = _layer_name(layer)
+    if not isinstance(grads, dict):
+        raise LayerContractError(
+            f"{kind}: backward must return a dict name -> gradient, got {type(grads).__name__}")
+    missing = [k for k in layer.inputs if k not in grads]
+    if missing:
+        raise LayerContractError(f"{kind}: backward returned no gradient for {', '.join(missing)}")
+    extra = sorted(k for k in grads if k not in layer.inputs and not k.endswith(".delta"))
+    if extra:
+        raise LayerContractError(
+            f"{kind}: backward returned a gradient for {', '.join(extra)}, which is not an input "
+            f"(inputs: {', '.join(layer.inputs)})")
+    for k in layer.inputs:
+        got, want = np.shape(grads[k]), np.shape(arrays[k])
+        if got != want:
+            raise LayerContractError(
+                f"{kind}: backward's gradient for {k} has shape {got}, expected {want} (the shape of {k})")
+
+
+def _rms(a):
+    a = np.asarray(a, dtype=np.float64)
+    finite = a[np.isfinite(a)]
+    return float(np.sqrt(np.mean(finite * finite))) if finite.size else 0.0
+
+
+def _coarsest(*dtypes):
+    """The dtype with the largest unit roundoff (the analytic side's precision)."""
+    return max(dtypes, key=tol_model.unit_roundoff)
+
+
+def _elements(key, shape, coords, analytic, numeric, left, right, codes, error, tolerance):
+    """(kinks, worst up to SHOW_WORST by ratio, margin) from vectorised results over `coords`."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(error == 0, 0.0, error / tolerance)
+    ratio = np.where(np.isnan(ratio) | (codes == 3), np.inf, ratio)
+
+    def element(i):
+        index = tuple(int(v) for v in np.unravel_index(int(coords[i]), shape)) if coords is not None else None
+        return Element(key, index, float(analytic[i]), float(numeric[i]), float(error[i]),
+                       float(tolerance[i]), str(KINDS[codes[i]]), None if left is None else float(left[i]),
+                       None if right is None else float(right[i]))
+
+    kink = codes == 2
+    kinks = [element(i) for i in np.flatnonzero(kink)]
+    rest = np.where(kink, -1.0, ratio)
+    margin = float(rest.max()) if rest.size and (~kink).any() else 0.0
+    order = np.argsort(-rest, kind="stable")[:SHOW_WORST]
+    worst = [element(i) for i in order if not kink[i]]
+    return kinks, worst, margin
+
+
+def _check_coordinates(diff, key, name, g, shape, *, strategy, samples, rng, y_shape, rtol, atol, eps,
+                       rounding):
+    t0, f0 = time.perf_counter(), diff.forwards
+    if strategy == "exhaustive":
+        coords, central, left, right = strategies.exhaustive(diff, name, shape, y_shape, rng)
+    else:
+        coords, central, left, right = strategies.sampled(diff, name, shape, samples, rng)
+    gflat = g.reshape(-1)
+    analytic = gflat[coords].astype(np.float64)
+    codes, error, tolerance = classify(analytic, central, left, right, rtol=rtol, atol=atol, eps=eps,
+                                       rounding=rounding)
+    kinks, worst, margin = _elements(key, shape, coords, analytic, central, left, right, codes, error,
+                                     tolerance)
+    numeric = np.full(shape, np.nan)
+    numeric.reshape(-1)[coords] = central
+    failed = int(np.count_nonzero((codes == 1) | (codes == 3)))
+    return dict(checked=int(coords.size), failed=failed, kinks=kinks, worst=worst, margin=margin,
+                passed=failed == 0, numeric=numeric, forwards=diff.forwards - f0,
+                seconds=time.perf_counter() - t0, atol=atol)
+
+
+def _check_directions(diff, key, name, g, shape, *, directions, rng, rtol, atol, eps, rounding, method,
+                      atol_given):
+    t0, f0 = time.perf_counter(), diff.forwards
+    gflat = np.ascontiguousarray(g, dtype=np.float64).reshape(-1)
+    size = gflat.size
+    scale = _rms(gflat)
+    coord_atol = atol if atol_given else tol_model.default_atol(method, eps, rtol, scale, diff.S)
+
+    def judge_values(u, lo, hi):
+        a, n, lft, rgt = diff.direction(name, u, gflat, lo, hi)
+        terms = float(np.sum(np.abs(gflat[lo:hi] * u[lo:hi])))  # the size of <g, u>'s terms
+        dir_atol = atol if atol_given else tol_model.default_atol(method, eps, rtol, terms, diff.S)
+        codes, error, tolerance = classify([a], [n], None if lft is None else [lft],
+                                           None if rgt is None else [rgt],
+                                           rtol=rtol, atol=dir_atol, eps=eps, rounding=rounding)
+        return a, n, lft, rgt, codes, error, tolerance, dir_atol
+
+    results, located, atols = [], [], []
+    for _ in range(int(directions)):
+        u = strategies.random_direction(rng, size)
+        a, n, lft, rgt, codes, error, tolerance, dir_atol = judge_values(u, 0, size)
+        atols.append(dir_atol)
+        results.append((a, n, lft, rgt, int(codes[0]), float(error[0]), float(tolerance[0])))
+        if codes[0] in (1, 3) and len(located) < strategies.MAX_LOCATED:
+
+            def judge(lo, hi, u=u):
+                *_, c, e, t, _ = judge_values(u, lo, hi)
+                failed = c[0] in (1, 3)
+                return failed, (np.inf if c[0] == 3 else (float(e[0] / t[0]) if t[0] > 0 else np.inf))
+
+            def leaf(j):
+                central, left, right = diff.coordinates(name, np.array([j], dtype=np.int64))
+                c, e, t = classify(gflat[j:j + 1], central, left, right, rtol=rtol, atol=coord_atol, eps=eps,
+                                   rounding=rounding)
+                index = tuple(int(v) for v in np.unravel_index(j, shape))
+                return Element(key, index, float(gflat[j]), float(central[0]), float(e[0]), float(t[0]),
+                               str(KINDS[c[0]]), None if left is None else float(left[0]),
+                               None if right is None else float(right[0]))
+
+            seen = {e.index for e in located}
+            for e in strategies.bisect(judge, leaf, size, strategies.MAX_LOCATED - len(located)):
+                if e.index not in seen:
+                    located.append(e)
+                    seen.add(e.index)
+
+    arr = np.array([r[:2] for r in results], dtype=np.float64).reshape(-1, 2)
+    codes = np.array([r[4] for r in results], dtype=np.int64)
+    error = np.array([r[5] for r in results])
+    tolerance = np.array([r[6] for r in results])
+    left = None if not results or results[0][2] is None else np.array([r[2] for r in results])
+    right = None if left is None else np.array([r[3] for r in results])
+    kinks, worst, margin = _elements(key, shape, None, arr[:, 0], arr[:, 1], left, right, codes, error,
+                                     tolerance)
+    bad_located = [e for e in located if e.failed]
+    worst = sorted(bad_located, key=lambda e: -e.ratio)[:SHOW_WORST] + worst
+    worst = worst[:SHOW_WORST]
+    failed = int(np.count_nonzero((codes == 1) | (codes == 3)))
+    return dict(checked=len(results), failed=failed, kinks=kinks, worst=worst, margin=margin,
+                passed=failed == 0, numeric=None, forwards=diff.forwards - f0,
+                seconds=time.perf_counter() - t0, atol=max(atols) if atols else 0.0, located=located)
+
+
+def _check_array(diff, key, name, analytic, array_dtype, *, strategy, method, eps, rtol, atol, samples,
+                 directions, seed, y_shape):
+    """Check one array (an input of diff.layer, or a tail's "x" for a residual) and build its ArrayResult."""
+    g = np.asarray(analytic)
+    shape = tuple(g.shape)
+    dtype = _coarsest(np.dtype(array_dtype), g.dtype if g.dtype.kind in "fc" else np.dtype(np.float64))
+    rtol_ = tol_model.default_rtol(method, eps, dtype) if rtol is None else float(rtol)
+    rounding = tol_model.rounding_atol(method, eps, diff.S)
+    rng = _rng(seed, key)
+    if strategy == "directional":
+        out = _check_directions(diff, key, name, g, shape, directions=directions, rng=rng, rtol=rtol_,
+                                atol=atol, eps=eps, rounding=rounding, method=method,
+                                atol_given=atol is not None)
+    else:
+        atol_ = tol_model.default_atol(method, eps, rtol_, _rms(g), diff.S) if atol is None else float(atol)
+        out = _check_coordinates(diff, key, name, g, shape, strategy=strategy, samples=samples, rng=rng,
+                                 y_shape=y_shape, rtol=rtol_, atol=atol_, eps=eps, rounding=rounding)
+    return ArrayResult(name=key, shape=shape, dtype=str(np.dtype(array_dtype)), strategy=strategy,
+                       method=method, eps=eps, rtol=rtol_, analytic=g, **out)
+
+
+def check(layer, arrays, *, strategy="exhaustive", method=None, eps=None, rtol=None, atol=None, samples=None,
+          directions=None, seed=0, wrt=None, residuals=None, name=None) -> Report:
+    """Compare layer.backward with numerical derivatives; return a Report (never raises on a mismatch).
+
+    arrays: name -> array, every name in layer.inputs and layer.constants; never modified.
+    strategy: "exhaustive" | "sampled" (`samples` coordinates per array) | "directional" (`directions`
+    random unit directions per array, failures located by bisection).
+    method: "complex" | "central" | None (complex step when layer.complex_safe, else central).
+    eps: the step (default tolerance.default_eps); rtol/atol: override the error model's tolerances.
+    wrt: input names to check (default all); residuals: layer names of a Sequential whose "<name>.delta"
+    is checked against numerics of tail(name); seed: seeds G, directions and samples; name: the case name.
+    Raises LayerContractError (a ValueError) when the layer or the arrays break the layer contract.
+    """
+    t0 = time.perf_counter()
+    kind = _layer_name(layer)
+    if strategy not in strategies.STRATEGIES:
+        raise ValueError(f"strategy must be one of {', '.join(strategies.STRATEGIES)}, got {strategy!r}")
+    complex_safe = bool(getattr(layer, "complex_safe", False))
+    if method is None:
+        method = "complex" if complex_safe else "central"
+    if method not in tol_model.METHODS:
+        raise ValueError(f"method must be one of {', '.join(tol_model.METHODS)}, got {method!r}")
+    if method == "complex" and not complex_safe:
+        raise ValueError(f"{kind}: method 'complex' needs a complex-safe forward (layer.complex_safe = True)")
+    eps = tol_model.default_eps(method) if eps is None else float(eps)
+    if not eps > 0:
+        raise ValueError(f"eps must be positive, got {eps!r}")
+    samples = strategies.DEFAULT_SAMPLES if samples is None else int(samples)
+    directions = strategies.DEFAULT_DIRECTIONS if directions is None else int(directions)
+    _validate_arrays(layer, arrays)
+    wrt = list(layer.inputs) if wrt is None else list(wrt)
+    unknown = [k for k in wrt if k not in layer.inputs]
+    if unknown:
+        raise LayerContractError(
+            f"{kind}: wrt names {', '.join(unknown)}, not inputs of the layer "
+            f"(inputs: {', '.join(layer.inputs)})")
+    residuals = list(residuals or [])
+
+    # analytic side, in the arrays' own dtype, on read-only views
+    views = {k: read_only(v) for k, v in arrays.items()}
+    y, cache = layer.forward(**views)
+    y = np.asarray(y)
+    forwards = 1
+    G = np.asarray(np.random.default_rng(int(seed)).standard_normal(y.shape))
+    if y.dtype.kind == "f":
+        G = G.astype(y.dtype)  # float32 output: the same values, float32, for backward and (upcast) numerics
+    grads = layer.backward(G, cache)
+    _validate_grads(layer, arrays, grads)
+    G64 = G.astype(np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        terms = np.abs(G64 * np.real(y).astype(np.float64))
+    S = float(np.sum(terms[np.isfinite(terms)]))
+
+    results = {}
+    diff = Differencer(layer, arrays, G64, method, eps, S)
+    for k in wrt:
+        results[k] = _check_array(diff, k, k, grads[k], np.asarray(arrays[k]).dtype, strategy=strategy,
+                                  method=method, eps=eps, rtol=rtol, atol=atol, samples=samples,
+                                  directions=directions, seed=seed, y_shape=y.shape)
+    forwards += diff.forwards
+
+    residual_results = {}
+    for r in residuals:
+        tail, tail_arrays, delta = residual_problem(layer, arrays, grads, r)
+        forwards += 1  # the head's forward that produced u
+        tdiff = Differencer(tail, tail_arrays, G64, method, eps, S)
+        key = f"{r}.delta"
+        residual_results[key] = _check_array(
+            tdiff, key, tail.inputs[0], delta, np.asarray(tail_arrays[tail.inputs[0]]).dtype,
+            strategy=strategy, method=method, eps=eps, rtol=rtol, atol=atol, samples=samples,
+            directions=directions, seed=seed, y_shape=y.shape)
+        forwards += tdiff.forwards
+
+    every = [*results.values(), *residual_results.values()]
+    worst_all = [e for res in every for e in res.worst]
+    worst = max(worst_all, key=lambda e: e.ratio) if worst_all else None
+    return Report(case=name, passed=all(res.passed for res in every), arrays=results,
+                  residuals=residual_results, margin=max((res.margin for res in every), default=0.0),
+                  worst=worst,
+                  seed=int(seed), strategy=strategy, method=method, seconds=time.perf_counter() - t0,
+                  forwards=forwards, eps=eps)
+
+
+def assert_gradients(layer, arrays, **options) -> Report:
+    """check(), raising GradientMismatch (an AssertionError whose text is the verdict) unless it passed."""
+    report = check(layer, arrays, **options)
+    if not report.passed:
+        raise GradientMismatch(report)
+    return report

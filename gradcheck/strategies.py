@@ -1,0 +1,119 @@
+"""Which perturbations to make: every coordinate, a seeded sample of them, or random directions.
+
+    exhaustive   every coordinate. With gradcheck.structure.groups: one forward (two for central) per
+                 Group, all of its coordinates perturbed at once and the output difference split per
+                 coordinate by bincount over the group's labels; without structure: one coordinate per
+                 forward.
+    sampled      `samples` distinct coordinates per array, drawn with the array's seeded rng.
+    directional  `directions` random unit directions u per array: <g, u> against the derivative along u,
+                 one forward (two for central) each at any size. A failing direction is then bisected:
+                 the support is halved, each half checked as a direction of its own (u restricted to it),
+                 and the search descends into the failing halves down to single coordinates, which are
+                 checked as coordinates. k wrong elements of n cost ~ 2 k log2(n) extra checks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gradcheck import structure
+
+DEFAULT_SAMPLES = 16  # coordinates per array for "sampled"
+DEFAULT_DIRECTIONS = 3  # directions per array for "directional"
+MAX_LOCATED = 10  # elements bisection locates per array before it stops (a wholly wrong gradient)
+
+STRATEGIES = ("directional", "sampled", "exhaustive")
+
+
+class _Counted:
+    """Delegates to a layer and counts its forward calls on the differencer (structure probes)."""
+
+    def __init__(self, layer, differencer):
+        self._layer, self._differencer = layer, differencer
+
+    def __getattr__(self, attr):
+        return getattr(self._layer, attr)
+
+    def forward(self, **arrays):
+        self._differencer.forwards += 1
+        return self._layer.forward(**arrays)
+
+
+def _counted(layer, differencer):
+    # keep the layer's class name: structure's error messages name it
+    return type(type(layer).__name__, (_Counted,), {})(layer, differencer)
+
+
+def exhaustive(differencer, name, shape, y_shape, rng):
+    """Every coordinate of arrays[name]. Returns (coords, central, left, right); left/right may be None."""
+    size = int(np.prod(shape, dtype=np.int64))
+    plan = structure.groups(_counted(differencer.layer, differencer), name, differencer.arrays(),
+                            y_shape, rng)
+    if plan is None:
+        plan = ((np.array([j], dtype=np.int64), None) for j in range(size))
+    else:
+        plan = ((group.coords, group.labels) for group in plan)
+    return _run(differencer, name, plan)
+
+
+def sampled(differencer, name, shape, samples, rng):
+    """`samples` distinct coordinates (all of them when the array is smaller), sorted, one per forward."""
+    size = int(np.prod(shape, dtype=np.int64))
+    coords = np.sort(rng.choice(size, size=min(int(samples), size), replace=False)).astype(np.int64)
+    return _run(differencer, name, ((np.array([j], dtype=np.int64), None) for j in coords))
+
+
+def _run(differencer, name, plan):
+    coords, central, left, right = [], [], [], []
+    for c, labels in plan:
+        if c.size == 0:
+            continue
+        d, lft, rgt = differencer.coordinates(name, c, labels)
+        coords.append(c)
+        central.append(d)
+        left.append(lft)
+        right.append(rgt)
+    if not coords:
+        empty = np.zeros(0)
+        return np.zeros(0, dtype=np.int64), empty, None, None
+    coords, central = np.concatenate(coords), np.concatenate(central)
+    if left[0] is None:
+        return coords, central, None, None
+    return coords, central, np.concatenate(left), np.concatenate(right)
+
+
+def random_direction(rng, size) -> np.ndarray:
+    """A uniformly random unit vector of R^size (normalised standard normal), float64."""
+    u = rng.standard_normal(size)
+    norm = np.linalg.norm(u)
+    return u / norm if norm > 0 else u
+
+
+def bisect(judge, leaf, size, limit=MAX_LOCATED):
+    """Locate the coordinates behind a failing direction.
+
+    judge(lo, hi) -> (failed, ratio): the direction restricted to the flat slice [lo, hi).
+    leaf(j) -> the result of checking coordinate j on its own (returned in a list, up to `limit`).
+    A slice whose halves both pass (errors that cancel, or that only add up over the whole slice) is
+    followed into its worse half, so the search always ends on coordinates.
+    """
+    found = []
+
+    def search(lo, hi):
+        if len(found) >= limit:
+            return
+        if hi - lo == 1:
+            found.append(leaf(lo))
+            return
+        mid = (lo + hi) // 2
+        halves = [(lo, mid), (mid, hi)]
+        verdicts = [judge(a, b) for a, b in halves]
+        failing = [half for half, (failed, _) in zip(halves, verdicts, strict=True) if failed]
+        if not failing:
+            failing = [halves[int(np.argmax([ratio for _, ratio in verdicts]))]]
+        for a, b in failing:
+            search(a, b)
+
+    if size > 0:
+        search(0, size)
+    return found

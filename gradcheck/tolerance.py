@@ -1,0 +1,127 @@
+"""Step sizes and tolerances, derived from an error model of both sides of the comparison.
+
+An element passes when ``|analytic - numeric| <= atol + rtol * |numeric|``. Both sides carry error;
+the tolerance is the sum of the two error bounds, each written below with the constant that bounds it.
+
+Notation: u(dtype) = unit roundoff (2^-53 = 1.1e-16 for float64, 2^-24 = 6.0e-8 for float32);
+L(a) = sum(G * y(a)), S = sum(|G * y|) at the base point (the size of the terms of L);
+scale = the size of the terms of the analytic value: RMS of the analytic gradient for a coordinate
+check, sum(|g * u|) for a directional check along u (a dot product of n terms).
+
+Numeric side (always evaluated in float64, also for float32 cases):
+
+- central, ``(L(a + h) - L(a - h)) / 2h``:
+    truncation  h^2/6 |L'''|.  We assume |L'''| <= TRUNCATION_BOUND * |L'| in units of the input
+                (steep sigmoids, exp, products of a few factors), so rtol >= TRUNCATION_BOUND h^2 / 6.
+    rounding    each evaluation of L is exact to ROUNDING_BOUND * u * S (the forward's own depth and
+                the sum over outputs), the difference quotient to ROUNDING_BOUND * u * S / h: an absolute
+                term (it does not shrink with the derivative). The checker differences y, not L
+                (sum(G * (y+ - y-))), which only makes the real error smaller than this bound.
+    h = CENTRAL_EPS = u64^(1/3) = 6.06e-6 balances the two (the classical cube-root rule), giving
+    rtol = 6.1e-9: central differences cannot resolve a gradient off by 1e-9 relative.
+- complex step, ``Im L(a + i h) / h``: no subtraction, so no cancellation; truncation h^2 |L'''|/6 is
+    ~1e-40 at h = COMPLEX_EPS = 1e-20. What remains is rounding of the (complex) forward, of the
+    same kind as the analytic side's: ANALYTIC_TERMS * u64 relative to ``scale``.
+
+Analytic side (the layer's own backward, run in the arrays' dtype):
+    rounding of sums of products: a sum of n terms carries <= n u sum|terms| in the worst case and
+    ~sqrt(n) u sum|terms| typically; ANALYTIC_TERMS = 1024 covers ~1000-term sums at the worst-case
+    rate (millions at the typical one). Relative to the value: ANALYTIC_TERMS * u(dtype); near values
+    that cancel to ~0 the same bound applies to ``scale`` (the atol part).
+    float64: 1024 * 1.1e-16 = 1.1e-13.  float32: 1024 * 6.0e-8 = 6.1e-5 (the analytic runs in float32 on
+    float32 arrays; the numeric runs on exact float64 copies of the same values, so the float32 rounding
+    of the backward, and of the forward that fed its cache, is the whole error budget).
+
+Hence, per array::
+
+    rtol = numeric_rtol(method, h) + ANALYTIC_TERMS * u(dtype)
+    atol = rtol * scale + [central only] ROUNDING_BOUND * u64 * S / h
+
+float64 complex step: rtol = 2.2e-13 (a 1e-9 relative error is ~4500x the tolerance); central: 6.1e-9.
+
+Kinks (central only). The one-sided differences right = (L(a+h) - L(a))/h and left = (L(a) - L(a-h))/h
+of a smooth function differ by ~h |L''| <= TRUNCATION_BOUND * h * |L'| plus twice the rounding term
+2 ROUNDING_BOUND * u S / h each; a larger disagreement means L is not differentiable within [a-h, a+h].
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+CENTRAL_EPS = float(np.cbrt(np.finfo(np.float64).eps))  # 6.06e-6: truncation h^2 balanced with rounding u/h
+COMPLEX_EPS = 1e-20  # complex step: no cancellation, any tiny h; truncation h^2 is ~1e-40
+TRUNCATION_BOUND = 1000.0  # assumed |L'''| / |L'| (and |L''| / |L'|) in units of the input
+ROUNDING_BOUND = 8.0  # rounding of one evaluation of L, in units of u * sum|G * y|
+ANALYTIC_TERMS = 1024.0  # rounding of a sum of products, in units of u * sum|terms|
+
+METHODS = ("complex", "central")
+
+
+def unit_roundoff(dtype) -> float:
+    """u = 2^-p for a binary floating type (half the machine epsilon); complex types use their real part."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "c":
+        dtype = np.empty(0, dtype).real.dtype
+    if dtype.kind != "f":
+        dtype = np.dtype(np.float64)
+    return float(np.finfo(dtype).eps) / 2
+
+
+def default_eps(method: str, dtype=np.float64) -> float:
+    """Step size for `method` when the numerics run in `dtype` (float64 in this checker)."""
+    if method == "complex":
+        return COMPLEX_EPS
+    if method == "central":
+        return float(np.cbrt(2 * unit_roundoff(dtype)))
+    raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+
+
+def numeric_rtol(method: str, eps: float) -> float:
+    """Relative error of the numeric derivative (float64 numerics): truncation for central, rounding for
+    complex step."""
+    if method == "central":
+        return TRUNCATION_BOUND * eps**2 / 6
+    return ANALYTIC_TERMS * unit_roundoff(np.float64)
+
+
+def analytic_rtol(dtype) -> float:
+    """Relative rounding error of the analytic gradient computed in `dtype`."""
+    return ANALYTIC_TERMS * unit_roundoff(dtype)
+
+
+def default_rtol(method: str, eps: float, dtype) -> float:
+    """rtol = numeric side + analytic side (see module docstring)."""
+    return numeric_rtol(method, eps) + analytic_rtol(dtype)
+
+
+def rounding_atol(method: str, eps: float, S: float) -> float:
+    """Absolute rounding error of a central difference quotient of L whose terms sum to S in magnitude."""
+    if method == "central":
+        return ROUNDING_BOUND * unit_roundoff(np.float64) * S / eps
+    return 0.0
+
+
+def default_atol(method: str, eps: float, rtol: float, scale: float, S: float) -> float:
+    """atol = rtol * scale (values that cancel to ~0) + the central difference's rounding floor."""
+    return rtol * scale + rounding_atol(method, eps, S)
+
+
+def tolerance(numeric, rtol: float, atol: float):
+    """Per-element tolerance ``atol + rtol * |numeric|`` (numeric may be an array)."""
+    return atol + rtol * np.abs(numeric)
+
+
+def kink_threshold(left, right, eps: float, rounding: float):
+    """Largest disagreement of one-sided differences that a smooth L can produce.
+
+    right - left ~ h L''(a) <= TRUNCATION_BOUND h |L'|, plus each one-sided quotient's rounding, which is
+    twice the central quotient's (divided by h, not 2h).
+    """
+    size = np.maximum(np.abs(left), np.abs(right))
+    return TRUNCATION_BOUND * eps * size + 4 * rounding
+
+
+def one_sided_error(left, right, eps: float, rounding: float):
+    """Error bound of a one-sided difference: truncation h/2 |L''| plus rounding (2x the central one's)."""
+    size = np.maximum(np.abs(left), np.abs(right))
+    return TRUNCATION_BOUND * eps / 2 * size + 2 * rounding
