@@ -13,8 +13,6 @@ Backward, the three matrix products of seed 002's summary::
 
 from __future__ import annotations
 
-import numpy as np
-
 
 class FullyConnected:
     """``y = x W + 1 b``.
