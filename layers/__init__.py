@@ -17,6 +17,8 @@ keeps the dtype it is given (float32 stays float32, complex stays complex).
 """
 
 from layers.activations import ReLU, Sigmoid, Tanh
+from layers.conv import Conv2D, output_size, rot180
+from layers.fc_as_conv import FullyConnectedAsConv, conv_to_fc, fc_to_conv
 from layers.fully_connected import FullyConnected
 from layers.losses import SoftmaxCrossEntropy, SquaredError
 from layers.sequential import Sequential
@@ -27,6 +29,8 @@ from layers.subsampling import MaxPool, MeanPool, Subsampling, down, up
 
 __all__ = [
     "FullyConnected",
+    "Conv2D", "output_size", "rot180",
+    "FullyConnectedAsConv", "fc_to_conv", "conv_to_fc",
     "Subsampling", "MeanPool", "MaxPool", "down", "up",
     "Sigmoid", "Tanh", "ReLU",
     "SquaredError", "SoftmaxCrossEntropy",
