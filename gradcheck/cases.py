@@ -560,8 +560,8 @@ def report_dict(case: Case, report: Any) -> dict:
 
 
 def error_dict(error: CaseError, case: Case | None = None) -> dict:
-    return {"case": case.name if case else None, "file": error.file, "line": error.line, "status": "error",
-            "passed": False, "field": error.field, "error": str(error)}
+    return {"case": case.name if case else None, "file": error.file, "line": error.line,
+            "status": "malformed", "passed": False, "field": error.field, "error": str(error)}
 
 
 # --- running many cases (the CLI's engine) -------------------------------------------------------------
@@ -590,7 +590,7 @@ class Outcome:
             return [self.name, strategy, "-", "-", "-", self.status.upper(), f"{self.seconds:.2f}"]
         arrays = ", ".join(d["arrays"])
         if d["residuals"]:
-            arrays += " | delta: " + ", ".join(d["residuals"])
+            arrays += "; residuals " + ", ".join(d["residuals"])
         worst = d["worst"]
         where = "-"
         if worst is not None:

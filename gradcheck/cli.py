@@ -1,0 +1,85 @@
+"""``gradcheck run [PATHS...]``: run YAML cases, show progress, then a table.
+
+Exit status: 0 when every case passes, 1 on any failure, 2 on a malformed case (after reporting it).
+
+Thin front end: loading, running and the report's JSON form live in gradcheck.cases.
+Without a terminal (CI logs) progress is one plain line per case and the table is drawn wide, uncoloured.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from gradcheck.cases import COLUMNS, case_files, exit_code, run_paths
+
+STYLE = {"pass": "green", "fail": "bold red", "error": "bold red", "malformed": "bold yellow"}
+
+
+@click.group()
+def main() -> None:
+    """Finite-difference checks of hand-derived backward passes."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+@click.option("--json", "json_file", type=click.Path(dir_okay=False, writable=True),
+              help="Also write a machine-readable report to FILE.")
+@click.option("--seed", type=int, default=None, help="Run every case with seed N instead of its check.seed.")
+def run(paths: tuple[str, ...], json_file: str | None, seed: int | None) -> None:
+    """Run the cases in PATHS (YAML files or folders; default: ./cases)."""
+    paths = paths or ("cases",)
+    out = Console(highlight=False, soft_wrap=False)
+    if not out.is_terminal:
+        out = Console(highlight=False, width=200, color_system=None)  # a CI log has no line width
+    files = case_files(paths)
+    if not files:
+        out.print(f"gradcheck: no case files (*.yaml, *.yml) under {', '.join(paths)}")
+        sys.exit(2)
+
+    outcomes = []
+    with out.status("starting", spinner="dots") if out.is_terminal else _nothing() as status:
+        for outcome in run_paths(paths, seed=seed):
+            outcomes.append(outcome)
+            line = (f"[{len(outcomes)}] {outcome.status.upper():9} {outcome.name}  {outcome.seconds:.2f} s")
+            if outcome.status == "malformed":
+                line += f"\n    {outcome.verdict}"
+            out.print(escape(line), style=STYLE[outcome.status] if out.is_terminal else None)
+            if status is not None:
+                status.update(f"{len(outcomes)} cases done")
+
+    table = Table()
+    longest = max(len(o.name) for o in outcomes)
+    for column in COLUMNS:  # full case names in CI logs, never an ellipsis
+        width = {"case": {"min_width": None if out.is_terminal else min(longest, 64)},
+                 "arrays": {"max_width": 34}}.get(column, {})
+        table.add_column(column, overflow="fold", **width)
+    for outcome in outcomes:
+        cells = [escape(c) for c in outcome.cells]
+        table.add_row(*cells, style=STYLE[outcome.status] if outcome.status != "pass" else None)
+    out.print(table)
+    for outcome in outcomes:
+        if outcome.status in ("fail", "error"):
+            out.print(escape(outcome.verdict))
+    code = exit_code(outcomes)
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("pass", "fail", "error", "malformed")}
+    out.print(", ".join(f"{n} {s}" for s, n in counts.items() if n) + f"; exit {code}")
+    if json_file:
+        document = {"exit_code": code, "seed": seed, "counts": counts,
+                    "cases": [dict(o.data, seconds=o.seconds) for o in outcomes]}
+        with open(json_file, "w", encoding="utf-8") as f:
+            json.dump(document, f, indent=2)
+    sys.exit(code)
+
+
+class _nothing:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False

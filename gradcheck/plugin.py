@@ -1,0 +1,106 @@
+"""pytest plugin: every YAML case under the folders named by the ini option ``gradcheck_cases`` is a test.
+
+Registered as the ``pytest11`` entry point ``gradcheck``; before the project is installed, load it with
+``-p gradcheck.plugin``. One item per case (its id is the case name); a failing item prints the checker's
+verdict instead of a traceback through the harness; a malformed case prints its one-line CaseError.
+``pytest --gradcheck-seed N`` reruns every case with seed N (arrays and the cotangent G).
+YAML outside those folders (CI configs, data files) is never collected.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gradcheck.cases import CASE_SUFFIXES, Case, CaseError, load_file, run_case
+
+# A case whose arrays hold more elements than this is marked slow (the 7x7x512 -> 4096 kernel has 102.8M).
+SLOW_ELEMENTS = 5_000_000
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini("gradcheck_cases", "folders (relative to rootdir) whose YAML files are gradcheck cases",
+                  type="args", default=["cases"])
+    group = parser.getgroup("gradcheck")
+    group.addoption("--gradcheck-seed", type=int, default=None, metavar="N",
+                    help="run every YAML case with seed N instead of its check.seed")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: takes more than a few seconds")
+    config.addinivalue_line("markers", "gradcheck_case: a YAML gradient-check case")
+
+
+def _case_folders(config: pytest.Config) -> list[Path]:
+    return [(config.rootpath / p).resolve() for p in config.getini("gradcheck_cases")]
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector):
+    if file_path.suffix not in CASE_SUFFIXES:
+        return None
+    path = file_path.resolve()
+    if any(path.is_relative_to(folder) for folder in _case_folders(parent.config)):
+        return CaseFile.from_parent(parent, path=file_path)
+    return None
+
+
+class CaseFailed(AssertionError):
+    """A case whose gradients disagree; carries the checker's Report, str() is its verdict."""
+
+    def __init__(self, report):
+        super().__init__(str(report))
+        self.report = report
+
+
+class CaseFile(pytest.File):
+    def collect(self):
+        try:
+            cases = load_file(self.path)
+        except CaseError as error:
+            yield MalformedCase.from_parent(self, name=self.path.stem, error=error)
+            return
+        for case in cases:
+            yield CaseItem.from_parent(self, name=case.name, case=case)
+
+
+class CaseItem(pytest.Item):
+    def __init__(self, *, case: Case, **kwargs):
+        super().__init__(**kwargs)
+        self.case = case
+        self.add_marker(pytest.mark.gradcheck_case)
+        if case.elements() > SLOW_ELEMENTS:
+            self.add_marker(pytest.mark.slow)
+
+    def runtest(self) -> None:
+        seed = self.config.getoption("gradcheck_seed")
+        report = run_case(self.case, seed=seed)
+        self.user_properties.append(("margin", report.margin))
+        self.user_properties.append(("seed", report.seed))
+        if not report.passed:
+            raise CaseFailed(report)
+
+    def repr_failure(self, excinfo, style=None):
+        if isinstance(excinfo.value, CaseFailed | CaseError):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self):
+        return self.path, self.case.line - 1, f"gradcheck case {self.name} ({self.path.name})"
+
+
+class MalformedCase(pytest.Item):
+    """Stands in for the cases of a file that does not load: fails with the file's one-line CaseError."""
+
+    def __init__(self, *, error: CaseError, **kwargs):
+        super().__init__(**kwargs)
+        self.error = error
+
+    def runtest(self) -> None:
+        raise self.error
+
+    def repr_failure(self, excinfo, style=None):
+        return str(excinfo.value)
+
+    def reportinfo(self):
+        return self.path, (self.error.line or 1) - 1, f"malformed gradcheck case file {self.path.name}"

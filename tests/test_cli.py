@@ -1,0 +1,156 @@
+"""``gradcheck run``: progress, table, exit codes 0 / 1 / 2, --json, --seed, output without a TTY."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from gradcheck.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+CASE = """\
+name: {name}
+source: "002 - the FC layer in matrix form"
+layer: fully_connected
+inputs:
+  x: {{shape: [4, 5]}}
+  W: {{shape: [5, 3]}}
+  b: {{shape: [3]}}
+check: {{strategy: exhaustive}}
+expect: {{output_shape: [4, 3], parameters: 18}}
+"""
+
+# y = a * x with a planted bug in d/da: only the first row of the batch is summed.
+USER_LAYERS = '''
+class Scale:
+    inputs = ("x", "a")
+    complex_safe = True
+
+    def forward(self, x, a):
+        return x * a, (x, a)
+
+    def backward(self, dy, cache):
+        x, a = cache
+        return {"x": dy * a, "a": (dy * x)[0]}
+'''
+
+USER_CASE = """\
+name: user-scale-planted
+source: "a user's own layer"
+layer: userlayers:Scale
+inputs:
+  x: {shape: [3, 4]}
+  a: {shape: [4]}
+check: {strategy: exhaustive}
+"""
+
+
+@pytest.fixture
+def folder(tmp_path):
+    (tmp_path / "good.yaml").write_text(CASE.format(name="fc-good"))
+    return tmp_path
+
+
+def run(*args):
+    return CliRunner().invoke(main, ["run", *map(str, args)])
+
+
+def test_all_passing_exits_0_with_progress_table_and_json(folder, tmp_path):
+    out = tmp_path / "report.json"
+    result = run(folder, "--json", out)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("[1] PASS") and "fc-good" in lines[0]
+    header = next(line for line in lines if "max error/tolerance" in line)
+    for column in ["case", "strategy", "arrays", "worst index", "verdict", "seconds"]:
+        assert column in header
+    row = next(line for line in lines if "fc-good" in line and "exhaustive" in line)
+    assert "x, W, b" in row and "PASS" in row
+    assert lines[-1] == "1 pass; exit 0"
+    assert "\x1b[" not in result.output  # no terminal: no colour codes in a CI log
+    report = json.loads(out.read_text())
+    assert report["exit_code"] == 0 and report["counts"] == {"pass": 1, "fail": 0, "error": 0, "malformed": 0}
+    (case,) = report["cases"]
+    assert case["case"] == "fc-good" and case["status"] == "pass" and case["passed"] is True
+    assert case["file"] == str(folder / "good.yaml")
+    assert case["seed"] == 0 and case["strategy"] == "exhaustive"
+    assert case["source"] == "002 - the FC layer in matrix form"
+    assert set(case["arrays"]) == {"x", "W", "b"}
+    assert [case["arrays"][n]["checked"] for n in ("x", "W", "b")] == [20, 15, 3]
+    assert case["arrays"]["W"]["shape"] == [5, 3] and case["arrays"]["W"]["failed"] == 0
+    assert 0 <= case["margin"] < 1 and case["verdict"].startswith("PASS")
+
+
+def test_a_failing_case_exits_1_and_prints_its_verdict(folder, tmp_path):
+    (folder / "userlayers.py").write_text(USER_LAYERS)
+    (folder / "user.yaml").write_text(USER_CASE)
+    out = tmp_path / "report.json"
+    result = run(folder, "--json", out)
+    assert result.exit_code == 1, result.output
+    assert "FAIL user-scale-planted" in result.output  # the checker's verdict, after the table
+    row = next(line for line in result.output.splitlines() if "user-scale-planted" in line and "│" in line)
+    assert "FAIL" in row and "a[" in row
+    cases = {c["case"]: c for c in json.loads(out.read_text())["cases"]}
+    assert cases["fc-good"]["status"] == "pass"
+    bad = cases["user-scale-planted"]
+    assert bad["status"] == "fail" and bad["worst"]["array"] == "a" and bad["arrays"]["a"]["failed"] > 0
+    assert bad["arrays"]["x"]["failed"] == 0
+
+
+def test_a_malformed_case_exits_2_after_the_others_ran(folder, tmp_path):
+    (folder / "userlayers.py").write_text(USER_LAYERS)
+    (folder / "user.yaml").write_text(USER_CASE)  # a failure does not hide the malformed case
+    bad = folder / "zz_bad.yaml"
+    bad.write_text(CASE.format(name="bad").replace("strategy: exhaustive", "strategy: all"))
+    out = tmp_path / "report.json"
+    result = run(folder, "--json", out)
+    assert result.exit_code == 2, result.output
+    message = f"{bad}:8: check.strategy: expected one of directional, sampled, exhaustive; got 'all'"
+    assert message in result.output.replace("\n    ", "\n").splitlines()
+    report = json.loads(out.read_text())
+    assert report["exit_code"] == 2
+    assert [c["status"] for c in report["cases"]] == ["pass", "fail", "malformed"]
+    assert report["cases"][2]["error"] == message and report["cases"][2]["field"] == "check.strategy"
+
+
+def test_a_shape_rejected_at_run_time_is_malformed_too(folder):
+    (folder / "shape.yaml").write_text(CASE.format(name="shape").replace("[4, 5]", "[4, 6]"))
+    result = run(folder)
+    assert result.exit_code == 2
+    assert f"{folder / 'shape.yaml'}:4: inputs: the layer rejected the arrays on a first forward: " \
+           "FullyConnected:" in result.output
+
+
+def test_seed_option_reruns_with_another_seed(folder, tmp_path):
+    out = tmp_path / "report.json"
+    assert run(folder, "--seed", 5, "--json", out).exit_code == 0
+    report = json.loads(out.read_text())
+    assert report["seed"] == 5 and report["cases"][0]["seed"] == 5
+
+
+def test_files_and_folders_mix_and_the_default_is_cases(folder, tmp_path, monkeypatch):
+    other = tmp_path / "elsewhere.yaml"
+    other.write_text(CASE.format(name="fc-other"))
+    result = run(folder / "good.yaml", other)
+    assert result.exit_code == 0 and "fc-good" in result.output and "fc-other" in result.output
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cases").mkdir()
+    (tmp_path / "cases" / "c.yaml").write_text(CASE.format(name="from-default-folder"))
+    result = CliRunner().invoke(main, ["run"])
+    assert result.exit_code == 0 and "from-default-folder" in result.output
+
+
+def test_no_case_files_is_a_usage_error(tmp_path):
+    result = run(tmp_path)
+    assert result.exit_code == 2 and "no case files" in result.output
+
+
+def test_python_dash_m_gradcheck_without_a_tty(folder):
+    proc = subprocess.run([sys.executable, "-m", "gradcheck", "run", str(folder)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "fc-good" in proc.stdout and "max error/tolerance" in proc.stdout and "\x1b[" not in proc.stdout
