@@ -1,0 +1,131 @@
+"""Kinks: ReLU at exactly 0 and tied maxima in max pooling are reported as kinks, not failures; a value
+outside the one-sided interval [left, right] at a kink is still a mismatch."""
+
+import numpy as np
+import pytest
+
+import gradcheck
+from gradcheck import tolerance
+from gradcheck.kinks import classify
+from layers import MaxPool, ReLU
+
+
+def relu_input():
+    x = np.array([[0.7, 0.0, -1.2, 0.0], [0.0, 2.0, -0.3, 1.1]])
+    return x, {(0, 1), (0, 3), (1, 0)}
+
+
+def G_of(shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape)
+
+
+def test_relu_at_zero_is_a_kink_with_one_sided_differences_0_and_G():
+    x, zeros = relu_input()
+    report = gradcheck.check(ReLU(), {"x": x}, name="relu-at-zero")
+    result = report.arrays["x"]
+    assert report.passed and result.failed == 0
+    assert {k.index for k in result.kinks} == zeros
+    G = G_of(x.shape)
+    for k in result.kinks:
+        assert k.kind == "kink" and k.analytic == 0.0  # ReLU's convention: 0 at 0
+        assert k.left == pytest.approx(0.0, abs=1e-12) and k.right == pytest.approx(G[k.index], rel=1e-9)
+        assert k.numeric == pytest.approx(G[k.index] / 2, rel=1e-9)  # the central difference straddles it
+    assert "3 kink(s)" in str(report) and "kinks 3" in str(report)
+    # kinks are excluded from the margin: the smooth elements are exact
+    assert result.margin < 1e-3
+
+
+def test_relu_with_derivative_one_at_zero_is_also_a_kink():
+    class ReLUOneAtZero(ReLU):
+        def forward(self, x):
+            return np.where(x > 0, x, 0), x
+
+        def backward(self, dy, cache):
+            return {"x": dy * (cache >= 0)}
+
+    x, zeros = relu_input()
+    report = gradcheck.check(ReLUOneAtZero(), {"x": x})
+    assert report.passed and {k.index for k in report.arrays["x"].kinks} == zeros
+
+
+class ReLUWrongAtZero(ReLU):
+    """dx = 2 dy at x = 0: outside [0, dy], no subgradient of ReLU."""
+
+    def forward(self, x):
+        return np.where(x > 0, x, 0), x
+
+    def backward(self, dy, cache):
+        return {"x": dy * (cache > 0) + 2 * dy * (cache == 0)}
+
+
+@pytest.mark.parametrize("strategy", ["exhaustive", "sampled"])
+def test_a_wrong_value_at_a_relu_kink_is_a_mismatch(strategy):
+    x, zeros = relu_input()
+    report = gradcheck.check(ReLUWrongAtZero(), {"x": x}, strategy=strategy, samples=100)
+    result = report.arrays["x"]
+    assert not report.passed and result.failed == 3 and not result.kinks
+    assert {e.index for e in result.worst if e.kind == "mismatch"} == zeros
+
+
+def test_a_wrong_value_at_a_relu_kink_is_located_by_directional_bisection():
+    x, zeros = relu_input()
+    result = gradcheck.check(ReLUWrongAtZero(), {"x": x}, strategy="directional").arrays["x"]
+    assert result.failed > 0
+    assert {e.index for e in result.located if e.failed} <= zeros and result.located
+
+
+def test_relu_just_off_zero_within_eps_is_a_kink_not_a_failure():
+    eps = tolerance.CENTRAL_EPS
+    x = np.array([eps / 3, -eps / 5, 1.0])
+    result = gradcheck.check(ReLU(), {"x": x}).arrays["x"]
+    assert result.passed and {k.index for k in result.kinks} == {(0,), (1,)}
+
+
+def tied_maxpool_input():
+    x = np.array([[[[1.0, 1.0, 0.2, -0.5],
+                    [0.3, -1.0, 0.9, 0.1],
+                    [2.0, 0.4, -0.2, 0.7],
+                    [0.1, 2.0, 0.7, 0.7]]]])
+    return x, {(0, 0, 0, 0), (0, 0, 0, 1), (0, 0, 2, 0), (0, 0, 3, 1), (0, 0, 2, 3), (0, 0, 3, 2),
+               (0, 0, 3, 3)}
+
+
+def test_tied_maxima_in_max_pooling_are_kinks_not_failures():
+    x, tied = tied_maxpool_input()
+    report = gradcheck.check(MaxPool(2), {"x": x})
+    result = report.arrays["x"]
+    assert report.passed and {k.index for k in result.kinks} == tied
+    G = G_of((1, 1, 2, 2))
+    first = result.kinks[0]  # (0,0,0,0): the first maximum gets dy, one side moves the max, the other not
+    assert first.index == (0, 0, 0, 0) and first.analytic == G[0, 0, 0, 0]
+    assert sorted([first.left, first.right]) == pytest.approx(sorted([0.0, G[0, 0, 0, 0]]), abs=1e-9)
+    assert not any(k.index == (0, 0, 1, 2) for k in result.kinks)  # 0.9, an untied maximum
+
+
+class MaxPoolDoubleAtTies(MaxPool):
+    """Gives 2 dy to the first maximum: outside [0, dy]."""
+
+    def backward(self, dy, cache):
+        return {"x": 2 * super().backward(dy, cache)["x"]}
+
+
+def test_a_wrong_value_at_a_max_pooling_tie_is_a_mismatch():
+    x, tied = tied_maxpool_input()
+    result = gradcheck.check(MaxPoolDoubleAtTies(2), {"x": x}).arrays["x"]
+    assert not result.passed
+    mismatched = {e.index for e in result.worst if e.kind == "mismatch"}
+    # every block's gradient is doubled: the untied maximum (0,0,1,2) too, and the first tied entries
+    assert {(0, 0, 1, 2), (0, 0, 0, 0), (0, 0, 2, 0)} <= mismatched
+
+
+def test_classify_rules():
+    """Kink needs both: one-sided differences that disagree, and the analytic value between them."""
+    kw = dict(rtol=1e-8, atol=1e-10, eps=1e-6, rounding=1e-10)
+    codes, error, tol = classify([0.0, 0.0, 2.0, 0.6, 0.5, np.nan],
+                                 [0.5, 0.5, 0.5, 0.5, 0.5, 0.5],
+                                 [0.0, 0.5 - 1e-9, 0.0, 0.5, 0.5, 0.0],
+                                 [1.0, 0.5 + 1e-9, 1.0, 0.5, 0.5, 1.0], **kw)
+    assert list(codes) == [2, 1, 1, 1, 0, 3]  # kink, smooth mismatch, outside interval, smooth, ok, nan
+    assert error[0] == 0.5 and tol[0] == pytest.approx(1e-10 + 1e-8 * 0.5)
+    complex_codes, _, _ = classify([0.0], [0.5], None, None, **kw)
+    assert list(complex_codes) == [1]  # no one-sided differences (complex step): never a kink
