@@ -126,9 +126,13 @@ def _check_directions(diff, key, name, g, shape, *, directions, rng, rtol, atol,
     coord_atol = atol if atol_given else tol_model.default_atol(method, eps, rtol, scale, diff.S)
 
     def judge_values(u, lo, hi):
-        a, n, lft, rgt = diff.direction(name, u, gflat, lo, hi)
         terms = float(np.sum(np.abs(gflat[lo:hi] * u[lo:hi])))  # the size of <g, u>'s terms
         dir_atol = atol if atol_given else tol_model.default_atol(method, eps, rtol, terms, diff.S)
+
+        def fails(a, n):  # one-sided differences (the base point's forward) only for a failing direction
+            return not abs(a - n) <= tol_model.tolerance(n, rtol, dir_atol)
+
+        a, n, lft, rgt = diff.direction(name, u, gflat, lo, hi, one_sided=fails)
         codes, error, tolerance = classify([a], [n], None if lft is None else [lft],
                                            None if rgt is None else [rgt],
                                            rtol=rtol, atol=dir_atol, eps=eps, rounding=rounding)
@@ -139,8 +143,8 @@ def _check_directions(diff, key, name, g, shape, *, directions, rng, rtol, atol,
         u = strategies.random_direction(rng, size)
         a, n, lft, rgt, codes, error, tolerance, dir_atol = judge_values(u, 0, size)
         atols.append(dir_atol)
-        results.append((a, n, lft, rgt, int(codes[0]), float(error[0]), float(tolerance[0])))
-        if codes[0] in (1, 3) and len(located) < strategies.MAX_LOCATED:
+        code = int(codes[0])
+        if code in (1, 3) and sum(e.failed for e in located) < strategies.MAX_LOCATED:
 
             def judge(lo, hi, u=u):
                 *_, c, e, t, _ = judge_values(u, lo, hi)
@@ -157,10 +161,19 @@ def _check_directions(diff, key, name, g, shape, *, directions, rng, rtol, atol,
                                None if right is None else float(right[0]))
 
             seen = {e.index for e in located}
-            for e in strategies.bisect(judge, leaf, size, strategies.MAX_LOCATED - len(located)):
+            found, complete = strategies.bisect(judge, leaf, size,
+                                                strategies.MAX_LOCATED - sum(e.failed for e in located))
+            for e in found:
                 if e.index not in seen:
                     located.append(e)
                     seen.add(e.index)
+            # non-differentiable along u (one-sided differences disagree), and every coordinate the search
+            # reached is ok or a kink: several kinks at once, each a valid subgradient, not a failure
+            if (code == 1 and lft is not None and complete and not any(e.failed for e in found)
+                    and any(e.kind == "kink" for e in found)
+                    and abs(rgt - lft) > tol_model.kink_threshold(lft, rgt, eps, rounding)):
+                code = 2
+        results.append((a, n, lft, rgt, code, float(error[0]), float(tolerance[0])))
 
     arr = np.array([r[:2] for r in results], dtype=np.float64).reshape(-1, 2)
     codes = np.array([r[4] for r in results], dtype=np.int64)

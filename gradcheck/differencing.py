@@ -140,12 +140,14 @@ class Differencer:
 
     # -- directions -----------------------------------------------------------------------------------
 
-    def direction(self, name, u, g, lo=0, hi=None):
+    def direction(self, name, u, g, lo=0, hi=None, one_sided=True):
         """Derivative of L along u restricted to the flat slice [lo, hi) of arrays[name].
 
         u: flat float64 direction; g: flat float64 analytic gradient.
         Returns (analytic, central, left, right): analytic is <g, step> / h along the steps as stored
         (so the rounding of a + h u cancels out of the comparison); left/right None for complex step.
+        one_sided: True, False, or a predicate (analytic, central) -> bool; when false, left/right are
+        None and the base point's forward is not spent (a passing direction does not need them).
         """
         hi = u.size if hi is None else hi
         h = self.eps
@@ -159,7 +161,6 @@ class Differencer:
             finally:
                 ws[:] = ps
             return analytic, float(np.sum(self.G * y.imag)) / h, None, None
-        y0 = self.y0
         step = np.empty_like(ps)
         try:
             np.multiply(us, h, out=step)
@@ -176,6 +177,8 @@ class Differencer:
             ws[:] = ps
         G = self.G
         central = float(np.sum(G * (yp - ym))) / (2 * h)
-        right = float(np.sum(G * (yp - y0))) / h
-        left = float(np.sum(G * (y0 - ym))) / h
-        return (a_plus + a_minus) / (2 * h), central, left, right
+        analytic = (a_plus + a_minus) / (2 * h)
+        if not (one_sided(analytic, central) if callable(one_sided) else one_sided):
+            return analytic, central, None, None
+        y0 = self.y0
+        return analytic, central, float(np.sum(G * (y0 - ym))) / h, float(np.sum(G * (yp - y0))) / h

@@ -20,7 +20,8 @@ from gradcheck import structure
 
 DEFAULT_SAMPLES = 16  # coordinates per array for "sampled"
 DEFAULT_DIRECTIONS = 3  # directions per array for "directional"
-MAX_LOCATED = 10  # elements bisection locates per array before it stops (a wholly wrong gradient)
+MAX_LOCATED = 10  # wrong elements bisection locates per array before it stops (a wholly wrong gradient)
+MAX_LEAVES = 64  # coordinates one bisection may check in all (directions through many kinks)
 
 STRATEGIES = ("directional", "sampled", "exhaustive")
 
@@ -89,20 +90,24 @@ def random_direction(rng, size) -> np.ndarray:
     return u / norm if norm > 0 else u
 
 
-def bisect(judge, leaf, size, limit=MAX_LOCATED):
+def bisect(judge, leaf, size, limit=MAX_LOCATED, leaves=MAX_LEAVES):
     """Locate the coordinates behind a failing direction.
 
     judge(lo, hi) -> (failed, ratio): the direction restricted to the flat slice [lo, hi).
-    leaf(j) -> the result of checking coordinate j on its own (returned in a list, up to `limit`).
+    leaf(j) -> Element: coordinate j checked on its own (the authoritative verdict: ok, mismatch, kink).
     A slice whose halves both pass (errors that cancel, or that only add up over the whole slice) is
-    followed into its worse half, so the search always ends on coordinates.
+    followed into its worse half, so the search always ends on coordinates. It stops after `limit`
+    failing coordinates or `leaves` coordinates in all (kinks: a direction through several
+    non-differentiable points can fail although every coordinate is a valid subgradient).
+    Returns (elements, complete): complete is False when a limit stopped the search.
     """
-    found = []
+    found, visited = [], [0]
 
     def search(lo, hi):
-        if len(found) >= limit:
+        if sum(e.failed for e in found) >= limit or visited[0] >= leaves:
             return
         if hi - lo == 1:
+            visited[0] += 1
             found.append(leaf(lo))
             return
         mid = (lo + hi) // 2
@@ -116,4 +121,5 @@ def bisect(judge, leaf, size, limit=MAX_LOCATED):
 
     if size > 0:
         search(0, size)
-    return found
+    complete = sum(e.failed for e in found) < limit and visited[0] < leaves
+    return found, complete

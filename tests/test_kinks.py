@@ -129,3 +129,13 @@ def test_classify_rules():
     assert error[0] == 0.5 and tol[0] == pytest.approx(1e-10 + 1e-8 * 0.5)
     complex_codes, _, _ = classify([0.0], [0.5], None, None, **kw)
     assert list(complex_codes) == [1]  # no one-sided differences (complex step): never a kink
+
+
+def test_a_direction_through_relu_zeros_is_a_kink_not_a_failure():
+    x, _ = relu_input()
+    result = gradcheck.check(ReLU(), {"x": x}, strategy="directional", directions=3).arrays["x"]
+    assert result.passed and len(result.kinks) == 3 and all(k.index is None for k in result.kinks)
+    # a direction through several zeros may fail although each coordinate is a valid subgradient; the
+    # bisection then checks coordinates, finds only kinks, and the direction is a kink, not a failure
+    assert result.located and all(e.kind in ("kink", "ok") for e in result.located)
+    assert {e.index for e in result.located if e.kind == "kink"} <= relu_input()[1]

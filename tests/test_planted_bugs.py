@@ -82,6 +82,7 @@ def lenet_fc():
             "b": rng.standard_normal(500)}
 
 
+@pytest.mark.slow  # ~2 s alone (800 complex forwards of 16x800 @ 800x500); more on a loaded machine
 def test_one_wrong_weight_of_800x500_exhaustive_names_the_index(lenet_fc):
     report = gradcheck.check(OneWrongWeight(), lenet_fc, wrt=["W"])
     W = report.arrays["W"]
