@@ -17,6 +17,7 @@ from gradcheck.cases import (
     load_file,
     load_paths,
     make_array,
+    run_case,
     schema,
 )
 from layers import FullyConnected
@@ -278,3 +279,137 @@ def test_registry_holds_every_reference_layer_of_the_issue():
     assert "sequential" not in names  # a stack is written with `stack:`
     assert registry.resolve("fully_connected") is FullyConnected
     assert registry.resolve("layers.fully_connected:FullyConnected") is FullyConnected
+
+
+# --- the catalogue ---------------------------------------------------------------------------------------
+
+CATALOGUE_CASES = list(load_paths([CATALOGUE]))
+HUGE = 5_000_000  # elements: the 7x7x512 -> 4096 kernels (102.8M) and the 4096 x 4096 1x1 kernels (16.8M)
+CHEAP = 600  # elements up to which 20 runs of a case's own strategy (exhaustive) stay cheap
+
+
+def test_every_catalogue_case_loads_and_names_its_seed():
+    errors = [str(c) for c in CATALOGUE_CASES if isinstance(c, CaseError)]
+    assert errors == []
+    for case in CATALOGUE_CASES:
+        assert case.source and case.source[:3] in {"000", "001", "002", "003", "004"}, case.name
+
+
+def test_catalogue_covers_the_issue():
+    cases = {c.name: c for c in CATALOGUE_CASES}
+    shapes = {name: c.shapes() for name, c in cases.items()}
+    assert shapes["fc-100-10-batch10"]["W"] == (100, 10) and shapes["fc-100-10-batch10"]["x"][0] == 10
+    assert shapes["fc-800-500-batch16"]["W"] == (800, 500)
+    assert cases["fc-800-500-batch16"].strategy == "exhaustive"
+    for prefix, kernel in [("fc-7x7x512-4096-batch16", (25088, 4096)),
+                           ("fc-as-conv-7x7x512-4096-batch16", (4096, 512, 7, 7)),
+                           ("fc-as-conv-4096-4096-1x1-batch16", (4096, 4096, 1, 1))]:
+        for strategy in ("directional", "sampled"):
+            case = cases[f"{prefix}-{strategy}"]
+            assert case.strategy == strategy and kernel in case.shapes().values()
+            assert case.shapes()["x"][0] == 16
+    modes = {cases[n].data["config"]["mode"] for n in cases if n.startswith("conv-bouvrie-2maps")}
+    assert modes == {"convolution", "correlation"}
+    assert cases["conv-seed003-7x7-k3-stride2-pad1"].data["config"] == {"stride": 2, "pad": 1}
+    assert cases["conv-seed003-32x32x3-ten-5x5-stride1-pad2"].parameters() == 760
+    assert "connections" in cases["conv-bouvrie-connection-table"].data["config"]
+    pools = {cases[n].data["layer"] for n in cases if "of-4x4" in n}
+    assert pools == {"subsampling", "mean_pool", "max_pool"}
+    chain = cases["chain-bouvrie-conv-sigmoid-subsampling-sigmoid"]
+    assert [e["layer"] for e in chain.data["stack"]] == ["conv2d", "sigmoid", "subsampling", "sigmoid"]
+    assert chain.data["check"]["residuals"] == ["conv", "sub"]
+    cnn = cases["chain-seed003-conv-relu-pool-fc-softmax-sampled"]
+    assert [e["layer"] for e in cnn.data["stack"]] == ["conv2d", "relu", "max_pool", "fully_connected",
+                                                       "softmax_cross_entropy"]
+    assert {c.shapes()["x"][0] for c in cases.values()} >= {10, 16}
+
+
+def sweep_options(case):
+    """The case's own check, at the cheapest strategy that still checks every array and residual it names."""
+    opts = case.options()
+    if case.elements() > CHEAP:
+        opts.pop("samples", None)
+        opts.update(strategy="directional", directions=1)
+    return opts
+
+
+SWEPT = [c for c in CATALOGUE_CASES if not isinstance(c, CaseError) and c.elements() <= HUGE]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", SWEPT, ids=[c.name for c in SWEPT])
+def test_no_false_alarms_over_20_seeds(case):
+    """Every catalogue case (but the huge-kernel ones, which run once per suite via the plugin) passes for
+    seeds 1..20: new arrays and a new cotangent G each time."""
+    from gradcheck import check
+
+    opts = sweep_options(case)
+    for seed in range(1, 21):
+        opts["seed"] = seed
+        report = check(case.layer, case.arrays(seed), **opts)
+        assert report.passed, str(report)
+
+
+# --- a user's own layer ----------------------------------------------------------------------------------
+
+USER_PACKAGE = '''
+"""A user's layer outside the repository: y = a * x + c, broadcast over the batch."""
+
+
+class ScaleShift:
+    inputs = ("x", "a", "c")
+    complex_safe = True
+
+    def __init__(self, bug=False):
+        self.bug = bug
+
+    def forward(self, x, a, c):
+        return x * a + c, (x, a)
+
+    def backward(self, dy, cache):
+        x, a = cache
+        da = (dy * x)[0] if self.bug else (dy * x).sum(axis=0)  # the bug: one sample instead of the batch
+        return {"x": dy * a, "a": da, "c": dy.sum(axis=0)}
+'''
+
+USER_CASE = """\
+name: user-scale-shift{suffix}
+source: "a user's own layer, next to its case file"
+layer: mylayers.scale:ScaleShift
+config: {{bug: {bug}}}
+inputs:
+  x: {{shape: [5, 4]}}
+  a: {{shape: [4]}}
+  c: {{shape: [4]}}
+check: {{strategy: exhaustive}}
+expect: {{output_shape: [5, 4], parameters: 8}}
+"""
+
+
+def test_a_users_layer_next_to_the_case_file_is_loaded_and_checked(tmp_path):
+    package = tmp_path / "mylayers"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "scale.py").write_text(USER_PACKAGE)
+    good = write(tmp_path, USER_CASE.format(suffix="", bug="false"), "good.yaml")
+    bad = write(tmp_path, USER_CASE.format(suffix="-planted", bug="true"), "bad.yaml")
+    (case,) = load_file(good)
+    assert type(case.layer).__module__ == "mylayers.scale" and case.layer.bug is False
+    assert run_case(case).passed
+    (case,) = load_file(bad)
+    report = run_case(case)
+    assert not report.passed
+    assert [n for n, a in report.arrays.items() if not a.passed] == ["a"]
+
+
+def test_a_users_module_of_the_same_name_in_another_folder_is_not_mixed_up(tmp_path):
+    for folder, factor in [("one", 2.0), ("two", 3.0)]:
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "samename.py").write_text(
+            f"class Times:\n    inputs = ('x',)\n\n"
+            f"    def forward(self, x):\n        return {factor} * x, None\n\n"
+            f"    def backward(self, dy, cache):\n        return {{'x': {factor} * dy}}\n")
+        write(tmp_path / folder, "name: t\nlayer: samename:Times\ninputs: {x: {shape: [2]}}\n")
+    one = load_file(tmp_path / "one" / "case.yaml")[0].layer
+    two = load_file(tmp_path / "two" / "case.yaml")[0].layer
+    assert one.forward(np.ones(1))[0][0] == 2.0 and two.forward(np.ones(1))[0][0] == 3.0
