@@ -6,6 +6,7 @@
 The layer contract and the checked quantity (the VJP against a seeded random G) are in DESIGN.md.
 """
 
+from gradcheck.cases import CaseError, load_file, run_case
 from gradcheck.check import assert_gradients, check
 from gradcheck.errors import GradientMismatch, LayerContractError
 from gradcheck.report import ArrayResult, Element, Report
@@ -18,4 +19,7 @@ __all__ = [
     "Report",
     "ArrayResult",
     "Element",
+    "CaseError",
+    "load_file",
+    "run_case",
 ]
