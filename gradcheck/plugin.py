@@ -11,8 +11,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import _pytest
+import pluggy
 import pytest
 
+import gradcheck
 from gradcheck.cases import CASE_SUFFIXES, Case, CaseError, load_file, run_case
 
 # A case whose arrays hold more elements than this is marked slow (the 7x7x512 -> 4096 kernel has 102.8M).
@@ -43,6 +46,15 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector):
     if any(path.is_relative_to(folder) for folder in _case_folders(parent.config)):
         return CaseFile.from_parent(parent, path=file_path)
     return None
+
+
+_HARNESS = tuple(Path(m.__file__).resolve().parent for m in (pluggy, _pytest, gradcheck))
+
+
+def _is_harness(path) -> bool:
+    """A frame of pytest, pluggy or gradcheck itself: noise in a layer's error."""
+    path = Path(str(path)).resolve()
+    return any(root in path.parents for root in _HARNESS)
 
 
 class CaseFailed(AssertionError):
@@ -83,7 +95,12 @@ class CaseItem(pytest.Item):
     def repr_failure(self, excinfo, style=None):
         if isinstance(excinfo.value, CaseFailed | CaseError):
             return str(excinfo.value)
-        return super().repr_failure(excinfo, style=style)
+        # The layer (or its numpy calls) raised: show those frames, not the harness that called them.
+        frames = excinfo.traceback.filter(lambda entry: not _is_harness(entry.path))
+        if len(frames):
+            excinfo.traceback = frames
+        first = " ".join(f"ERROR {self.name}: {excinfo.typename}: {excinfo.value}".split("\n"))
+        return first + "\n" + str(super().repr_failure(excinfo, style="short"))
 
     def reportinfo(self):
         return self.path, self.case.line - 1, f"gradcheck case {self.name} ({self.path.name})"

@@ -157,3 +157,31 @@ def test_huge_cases_are_marked_slow(project):
     (project.path / "cases" / "big.yaml").write_text(big)
     result = run(project, "--collect-only", "-q", "-m", "not slow")
     assert [line for line in result.outlines if "::" in line] == ["cases/fc.yaml::fc-small"]
+
+
+RAISING_LAYERS = '''
+import numpy as np
+
+
+class Broken:
+    inputs = ("x", "a")
+
+    def forward(self, x, a):
+        return x * a, (x, a)
+
+    def backward(self, dy, cache):
+        x, a = cache
+        return {"x": dy * a, "a": np.dot(dy, x)}  # (3, 4) . (3, 4): shapes do not fit
+'''
+
+
+def test_a_layer_that_raises_shows_its_own_frames_not_the_harness(project):
+    (project.path / "cases" / "brokenlayers.py").write_text(RAISING_LAYERS)
+    case = USER_CASE.replace("userlayers:Scale", "brokenlayers:Broken")
+    (project.path / "cases" / "broken.yaml").write_text(case.replace("user-scale-planted", "broken-layer"))
+    result = run(project)
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["ERROR broken-layer: ValueError: shapes (3,4) and (3,4) not aligned*",
+                                 "cases/brokenlayers.py:13: in backward"])
+    section = result.stdout.str().split("= FAILURES =")[1].split("short test summary")[0]
+    assert "gradcheck/" not in section and "_pytest" not in section and "pluggy" not in section
