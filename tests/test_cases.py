@@ -322,6 +322,7 @@ def test_catalogue_covers_the_issue():
     assert [e["layer"] for e in cnn.data["stack"]] == ["conv2d", "relu", "max_pool", "fully_connected",
                                                        "softmax_cross_entropy"]
     assert {c.shapes()["x"][0] for c in cases.values()} >= {10, 16}
+    assert cases["fc-100-10-batch10-float32"].arrays()["W"].dtype == np.float32
 
 
 def sweep_options(case):
