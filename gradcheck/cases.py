@@ -465,11 +465,13 @@ def load_file(path: str | Path) -> list[Case]:
 
 
 def case_files(paths: Iterable[str | Path]) -> list[Path]:
-    """YAML files named directly, or found (recursively, sorted) under the folders named."""
+    """YAML files named directly, or found under the folders named (recursive, sorted, no hidden folders)."""
     files = []
     for p in map(Path, paths):
         if p.is_dir():
-            files.extend(sorted(f for f in p.rglob("*") if f.suffix in CASE_SUFFIXES and f.is_file()))
+            found = (f for f in p.rglob("*") if f.suffix in CASE_SUFFIXES and f.is_file()
+                     and not any(part.startswith(".") for part in f.relative_to(p).parts))
+            files.extend(sorted(found))
         else:
             files.append(p)
     return files

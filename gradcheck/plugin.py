@@ -87,8 +87,9 @@ class CaseItem(pytest.Item):
     def runtest(self) -> None:
         seed = self.config.getoption("gradcheck_seed")
         report = run_case(self.case, seed=seed)
-        self.user_properties.append(("margin", report.margin))
-        self.user_properties.append(("seed", report.seed))
+        # Plain Python numbers: xdist ships user_properties between processes.
+        self.user_properties.append(("margin", float(report.margin)))
+        self.user_properties.append(("seed", int(report.seed)))
         if not report.passed:
             raise CaseFailed(report)
 

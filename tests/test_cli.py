@@ -154,3 +154,10 @@ def test_python_dash_m_gradcheck_without_a_tty(folder):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "fc-good" in proc.stdout and "max error/tolerance" in proc.stdout and "\x1b[" not in proc.stdout
+
+
+def test_hidden_folders_are_skipped(folder):
+    (folder / ".ipynb_checkpoints").mkdir()
+    (folder / ".ipynb_checkpoints" / "good-checkpoint.yaml").write_text(CASE.format(name="fc-good"))
+    result = run(folder)
+    assert result.exit_code == 0 and result.output.count("PASS      fc-good") == 1
