@@ -30,7 +30,7 @@ import json
 import math
 import re
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -585,7 +585,7 @@ class Outcome:
 
     @property
     def cells(self) -> list[str]:
-        """The table row: case, strategy, arrays, max error/tolerance, worst index, verdict, seconds."""
+        """The table row: case, strategy, arrays, max error / tolerance, worst index, verdict, seconds."""
         d = self.data
         if self.status in ("malformed", "error"):
             strategy = d.get("strategy") or "-"
@@ -603,11 +603,15 @@ class Outcome:
         return [self.name, d["strategy"], arrays, margin, where, self.status.upper(), f"{self.seconds:.2f}"]
 
 
-COLUMNS = ["case", "strategy", "arrays", "max error/tolerance", "worst index", "verdict", "seconds"]
+COLUMNS = ["case", "strategy", "arrays", "max error / tolerance", "worst index", "verdict", "seconds"]
 
 
-def run_paths(paths: Iterable[str | Path], seed: int | None = None) -> Iterator[Outcome]:
-    """Load and run every case under ``paths`` in order, one Outcome each (malformed files included)."""
+def run_paths(paths: Iterable[str | Path], seed: int | None = None,
+              started: Callable[[str], None] | None = None) -> Iterator[Outcome]:
+    """Load and run every case under ``paths`` in order, one Outcome each (malformed files included).
+
+    ``started(name)`` is called before each case runs (progress display).
+    """
     import time
 
     for item in load_paths(paths):
@@ -616,6 +620,8 @@ def run_paths(paths: Iterable[str | Path], seed: int | None = None) -> Iterator[
             yield Outcome(name, item.file, "malformed", error_dict(item), verdict=str(item))
             continue
         case, start = item, time.perf_counter()
+        if started is not None:
+            started(case.name)
         try:
             report = run_case(case, seed)
         except CaseError as exc:

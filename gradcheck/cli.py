@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import nullcontext
 
 import click
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from gradcheck.cases import COLUMNS, case_files, exit_code, run_paths
 
+NARROW = 120  # terminal columns below which the table leaves out the arrays column
 STYLE = {"pass": "green", "fail": "bold red", "error": "bold red", "malformed": "bold yellow"}
 
 
@@ -43,24 +46,33 @@ def run(paths: tuple[str, ...], json_file: str | None, seed: int | None) -> None
         sys.exit(2)
 
     outcomes = []
-    with out.status("starting", spinner="dots") if out.is_terminal else _nothing() as status:
-        for outcome in run_paths(paths, seed=seed):
+    with out.status("loading cases", spinner="dots") if out.is_terminal else nullcontext() as status:
+
+        def started(name: str) -> None:
+            if status is not None:
+                status.update(f"running {name} ({len(outcomes)} done)")
+
+        for outcome in run_paths(paths, seed=seed, started=started):
             outcomes.append(outcome)
             line = (f"[{len(outcomes)}] {outcome.status.upper():9} {outcome.name}  {outcome.seconds:.2f} s")
             if outcome.status == "malformed":
                 line += f"\n    {outcome.verdict}"
             out.print(escape(line), style=STYLE[outcome.status] if out.is_terminal else None)
-            if status is not None:
-                status.update(f"{len(outcomes)} cases done")
 
-    table = Table()
+    # A terminal gets a light table; a log gets plain ASCII, safe in any CI encoding.
+    table = Table(box=box.SIMPLE_HEAD if out.is_terminal else box.ASCII)
     longest = max(len(o.name) for o in outcomes)
-    for column in COLUMNS:  # full case names in CI logs, never an ellipsis
-        width = {"case": {"min_width": None if out.is_terminal else min(longest, 64)},
-                 "arrays": {"max_width": 34}}.get(column, {})
-        table.add_column(column, overflow="fold", **width)
+    style = {  # names fold rather than end in an ellipsis; short words never break
+        "case": {"min_width": min(longest, 16 if out.is_terminal else 64)},
+        "arrays": {"max_width": 34},
+        "verdict": {"min_width": len("MALFORMED")},
+    }
+    # A narrow terminal drops the array list (the JSON report and the verdicts still name the arrays).
+    shown = [c for c in COLUMNS if not (c == "arrays" and out.is_terminal and out.width < NARROW)]
+    for column in shown:
+        table.add_column(column, overflow="fold", **style.get(column, {}))
     for outcome in outcomes:
-        cells = [escape(c) for c in outcome.cells]
+        cells = [escape(c) for c, column in zip(outcome.cells, COLUMNS, strict=True) if column in shown]
         table.add_row(*cells, style=STYLE[outcome.status] if outcome.status != "pass" else None)
     out.print(table)
     for outcome in outcomes:
@@ -75,11 +87,3 @@ def run(paths: tuple[str, ...], json_file: str | None, seed: int | None) -> None
         with open(json_file, "w", encoding="utf-8") as f:
             json.dump(document, f, indent=2)
     sys.exit(code)
-
-
-class _nothing:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False

@@ -65,7 +65,7 @@ def test_all_passing_exits_0_with_progress_table_and_json(folder, tmp_path):
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0].startswith("[1] PASS") and "fc-good" in lines[0]
-    header = next(line for line in lines if "max error/tolerance" in line)
+    header = next(line for line in lines if "max error / tolerance" in line)
     for column in ["case", "strategy", "arrays", "worst index", "verdict", "seconds"]:
         assert column in header
     row = next(line for line in lines if "fc-good" in line and "exhaustive" in line)
@@ -92,7 +92,7 @@ def test_a_failing_case_exits_1_and_prints_its_verdict(folder, tmp_path):
     result = run(folder, "--json", out)
     assert result.exit_code == 1, result.output
     assert "FAIL user-scale-planted" in result.output  # the checker's verdict, after the table
-    row = next(line for line in result.output.splitlines() if "user-scale-planted" in line and "│" in line)
+    row = next(line for line in result.output.splitlines() if "user-scale-planted" in line and "|" in line)
     assert "FAIL" in row and "a[" in row
     cases = {c["case"]: c for c in json.loads(out.read_text())["cases"]}
     assert cases["fc-good"]["status"] == "pass"
@@ -153,7 +153,7 @@ def test_python_dash_m_gradcheck_without_a_tty(folder):
     proc = subprocess.run([sys.executable, "-m", "gradcheck", "run", str(folder)], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "fc-good" in proc.stdout and "max error/tolerance" in proc.stdout and "\x1b[" not in proc.stdout
+    assert "fc-good" in proc.stdout and "max error / tolerance" in proc.stdout and "\x1b[" not in proc.stdout
 
 
 def test_hidden_folders_are_skipped(folder):
