@@ -337,7 +337,6 @@ def sweep_options(case):
 SWEPT = [c for c in CATALOGUE_CASES if not isinstance(c, CaseError) and c.elements() <= HUGE]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("case", SWEPT, ids=[c.name for c in SWEPT])
 def test_no_false_alarms_over_20_seeds(case):
     """Every catalogue case (but the huge-kernel ones, which run once per suite via the plugin) passes for
