@@ -10,6 +10,8 @@ Optional members the checker uses when present:
 
     layer.constants             -> ("t",)   non-differentiable arrays forward also takes (loss targets)
     layer.complex_safe          -> True when forward is analytic, so complex-step differencing applies
+    layer.structure(name, shapes) -> per-axis map of which output slice each coordinate of `name` can
+                                   touch (plain data; gradcheck.structure groups perturbations with it)
 
 Layers are stateless: hyper-parameters are fixed at construction, nothing is kept between calls.
 Arrays are batch-first and channels-first, float64 unless the caller passes another dtype; a forward
@@ -23,9 +25,6 @@ from layers.fully_connected import FullyConnected
 from layers.losses import SoftmaxCrossEntropy, SquaredError
 from layers.sequential import Sequential
 from layers.subsampling import MaxPool, MeanPool, Subsampling, down, up
-
-# conv.py, fc_as_conv.py
-# subsampling.py, activations.py, losses.py, sequential.py
 
 __all__ = [
     "FullyConnected",
