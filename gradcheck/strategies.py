@@ -14,9 +14,15 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from gradcheck import structure
+from gradcheck.differencing import blas_threads, cpu_count
 
 DEFAULT_SAMPLES = 16  # coordinates per array for "sampled"
 DEFAULT_DIRECTIONS = 3  # directions per array for "directional"
@@ -24,6 +30,12 @@ MAX_LOCATED = 10  # wrong elements bisection locates per array before it stops (
 MAX_LEAVES = 64  # coordinates one bisection may check in all (directions through many kinks)
 
 STRATEGIES = ("directional", "sampled", "exhaustive")
+
+# Coordinate strategies run their forwards on one BLAS thread each and spread the groups over threads of
+# their own (one Differencer fork, i.e. one set of working copies, per thread) when the working copies are
+# small and the remaining groups would take a while.
+FORK_BYTES = 256 << 20  # largest set of working copies a thread may copy
+PARALLEL_AFTER = 0.05  # seconds of estimated remaining work before threads are started
 
 
 class _Counted:
@@ -51,25 +63,74 @@ def exhaustive(differencer, name, shape, y_shape, rng):
     plan = structure.groups(_counted(differencer.layer, differencer), name, differencer.arrays(),
                             y_shape, rng)
     if plan is None:
-        plan = ((np.array([j], dtype=np.int64), None) for j in range(size))
+        plan, total = ((np.array([j], dtype=np.int64), None) for j in range(size)), size
     else:
         plan = ((group.coords, group.labels) for group in plan)
-    return _run(differencer, name, plan)
+        total = structure.count(differencer.layer, name, differencer.arrays(), y_shape)
+    return _run(differencer, name, plan, total)
 
 
 def sampled(differencer, name, shape, samples, rng):
     """`samples` distinct coordinates (all of them when the array is smaller), sorted, one per forward."""
     size = int(np.prod(shape, dtype=np.int64))
     coords = np.sort(rng.choice(size, size=min(int(samples), size), replace=False)).astype(np.int64)
-    return _run(differencer, name, ((np.array([j], dtype=np.int64), None) for j in coords))
+    return _run(differencer, name, ((np.array([j], dtype=np.int64), None) for j in coords), coords.size)
 
 
-def _run(differencer, name, plan):
+def _evaluate(differencer, name, plan, total):
+    """(coords, central, left, right) per non-empty group of `plan` (`total` groups), in plan order.
+
+    Small problems (working copies under FORK_BYTES): one BLAS thread per forward; after two groups, if
+    the rest is estimated to take over PARALLEL_AFTER seconds, the remaining groups go to cpu_count()
+    threads, each with its own fork of the differencer (numpy releases the GIL in the forward's kernels).
+    Large problems: serial, BLAS keeps its threads (one forward is then big enough to use them).
+    """
+    plan = ((c, labels) for c, labels in plan if c.size)
+    if differencer.work_bytes() > FORK_BYTES:
+        for c, labels in plan:
+            yield (c, *differencer.coordinates(name, c, labels))
+        return
+    workers = cpu_count()
+    with blas_threads(1):
+        t0, done = time.perf_counter(), 0
+        for c, labels in plan:
+            yield (c, *differencer.coordinates(name, c, labels))
+            done += 1
+            if done == 2:
+                break
+        remaining = total - done
+        if workers < 2 or done < 2 or (time.perf_counter() - t0) / done * remaining < PARALLEL_AFTER:
+            for c, labels in plan:
+                yield (c, *differencer.coordinates(name, c, labels))
+            return
+        if differencer.method == "central":
+            differencer.y0  # noqa: B018  (the base point, computed once and shared by the forks)
+        local, forks, lock = threading.local(), [], threading.Lock()
+
+        def task(c, labels):
+            d = getattr(local, "differencer", None)
+            if d is None:
+                d = local.differencer = differencer.fork()
+                with lock:
+                    forks.append(d)
+            return (c, *d.coordinates(name, c, labels))
+
+        try:
+            with ThreadPoolExecutor(workers) as pool:
+                pending = deque()
+                for c, labels in plan:
+                    pending.append(pool.submit(task, c, labels))
+                    if len(pending) >= 2 * workers:
+                        yield pending.popleft().result()
+                while pending:
+                    yield pending.popleft().result()
+        finally:
+            differencer.forwards += sum(d.forwards for d in forks)
+
+
+def _run(differencer, name, plan, total):
     coords, central, left, right = [], [], [], []
-    for c, labels in plan:
-        if c.size == 0:
-            continue
-        d, lft, rgt = differencer.coordinates(name, c, labels)
+    for c, d, lft, rgt in _evaluate(differencer, name, plan, total):
         coords.append(c)
         central.append(d)
         left.append(lft)
