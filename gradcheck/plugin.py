@@ -4,7 +4,8 @@ Registered as the ``pytest11`` entry point ``gradcheck``; before the project is 
 ``-p gradcheck.plugin``. One item per case (its id is the case name); a failing item prints the checker's
 verdict instead of a traceback through the harness; a malformed case prints its one-line CaseError.
 ``pytest --gradcheck-seed N`` reruns every case with seed N (arrays and the cotangent G).
-YAML outside those folders (CI configs, data files) is never collected.
+YAML outside those folders (CI configs, data files) is never collected, unless a file is named on the
+command line (``pytest path/to/case.yaml``): then the user asked for it.
 """
 
 from __future__ import annotations
@@ -39,11 +40,18 @@ def _case_folders(config: pytest.Config) -> list[Path]:
     return [(config.rootpath / p).resolve() for p in config.getini("gradcheck_cases")]
 
 
+def _named_files(config: pytest.Config) -> set[Path]:
+    """Files given as command-line arguments (without ::node suffixes)."""
+    root = config.invocation_params.dir
+    return {(root / arg.split("::")[0]).resolve() for arg in config.args}
+
+
 def pytest_collect_file(file_path: Path, parent: pytest.Collector):
     if file_path.suffix not in CASE_SUFFIXES:
         return None
     path = file_path.resolve()
-    if any(path.is_relative_to(folder) for folder in _case_folders(parent.config)):
+    config = parent.config
+    if path in _named_files(config) or any(path.is_relative_to(f) for f in _case_folders(config)):
         return CaseFile.from_parent(parent, path=file_path)
     return None
 

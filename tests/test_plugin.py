@@ -78,6 +78,16 @@ def test_collects_cases_only_under_the_configured_folders(project):
     assert [line for line in result.outlines if "::" in line] == ["cases/fc.yaml::fc-small"]
 
 
+def test_a_case_file_named_on_the_command_line_is_collected_even_outside_the_folders(project):
+    project.mkdir("elsewhere")
+    (project.path / "elsewhere" / "mine.yaml").write_text(CASE.format(name="named"))
+    (project.path / "elsewhere" / "other.yaml").write_text(CASE.format(name="not-named"))
+    result = run(project, "--collect-only", "-q", "elsewhere/mine.yaml")
+    assert [line for line in result.outlines if "::" in line] == ["elsewhere/mine.yaml::named"]
+    result = run(project, "--collect-only", "-q", "elsewhere")  # a folder is not a request for its YAML
+    assert [line for line in result.outlines if "::" in line] == []
+
+
 def test_ini_option_names_the_case_folders_relative_to_rootdir(pytester):
     pytester.makefile(".ini", pytest="[pytest]\ngradcheck_cases =\n    suite/a\n    more\n")
     for folder, name in [("suite/a", "in-a"), ("suite/b", "in-b"), ("more/deep", "in-more")]:
