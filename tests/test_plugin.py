@@ -11,8 +11,11 @@ import gradcheck.plugin  # noqa: F401
 import layers  # noqa: F401
 
 # Once the project is pip-installed the plugin loads from its pytest11 entry point; before that, by name.
+# Either way the in-process run finds gradcheck and layers already imported and warns that it cannot
+# rewrite their asserts: an artifact of pytest inside pytest, silenced so the output is what a user sees.
 INSTALLED = any(ep.name == "gradcheck" for ep in importlib.metadata.entry_points(group="pytest11"))
-PLUGIN = [] if INSTALLED else ["-p", "gradcheck.plugin", "-W", "ignore::pytest.PytestAssertRewriteWarning"]
+PLUGIN = [*([] if INSTALLED else ["-p", "gradcheck.plugin"]),
+          "-W", "ignore::pytest.PytestAssertRewriteWarning"]
 
 CASE = """\
 name: {name}
