@@ -25,6 +25,7 @@ import contextlib
 import ctypes
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -123,6 +124,7 @@ class Differencer:
         self._work: dict[str, np.ndarray] = {}
         self._pristine: dict[str, np.ndarray] = {}
         self._args: dict[str, np.ndarray] = {}
+        self._dirty: dict[str, tuple[int, int]] = {}  # name -> flat slice left perturbed (restored lazily)
         for k, v in arrays.items():
             v = np.asarray(v)
             self._pristine[k] = v
@@ -135,23 +137,42 @@ class Differencer:
 
     # -- working copies -------------------------------------------------------------------------------
 
-    def _make_work(self, name, v):
+    def _make_work(self, name, v, fill=True):
+        """The working copy of `name`. fill=False: left unwritten and marked dirty in full, for a caller
+        that overwrites every element before the next forward (a direction over the whole array)."""
         dtype = np.complex128 if self.method == "complex" else np.float64
-        work = np.array(v, dtype=dtype, order="C", copy=True)
-        self._work[name] = work
-        self._args[name] = read_only(work)
         if v.dtype != np.float64 or not v.flags.c_contiguous:
             v = np.ascontiguousarray(v, dtype=np.float64)
+        if fill:
+            work = np.array(v, dtype=dtype, order="C", copy=True)
+        else:
+            work = np.empty(v.shape, dtype=dtype)
+            self._dirty[name] = (0, work.size)
+        self._work[name] = work
+        self._args[name] = read_only(work)
         self._pristine[name] = read_only(v)
 
-    def _flat(self, name):
-        """(working copy, pristine) of `name`, both flat views."""
+    def _flat(self, name, lo=None, hi=None):
+        """(working copy, pristine) of `name`, both flat views, every element pristine except, when lo and
+        hi are given, those in [lo, hi), which the caller is about to overwrite."""
         if name not in self._work:
-            self._make_work(name, self._pristine[name])
+            size = int(np.size(self._pristine[name]))
+            self._make_work(name, self._pristine[name], fill=not (lo == 0 and hi == size))
+        self._restore(keep=(name, lo, hi))
         return self._work[name].reshape(-1), self._pristine[name].reshape(-1)
+
+    def _restore(self, keep=(None, None, None)):
+        """Copy the pristine values back over every perturbed slice (except one inside keep's slice)."""
+        name, lo, hi = keep
+        for k, (a, b) in list(self._dirty.items()):
+            if k == name and lo is not None and lo <= a and b <= hi:
+                continue
+            self._work[k].reshape(-1)[a:b] = self._pristine[k].reshape(-1)[a:b]
+            del self._dirty[k]
 
     def fork(self) -> Differencer:
         """A Differencer for another thread: the same layer, G and base point, its own working copies."""
+        self._restore()
         d = Differencer(self.layer, self._pristine, self.G, self.method, self.eps, self.S)
         d._y0 = self._y0
         return d
@@ -163,9 +184,15 @@ class Differencer:
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The (read-only) arrays forward is called with, at the base point."""
+        self._restore()
         return dict(self._args)
 
     def forward(self) -> np.ndarray:
+        """The output at the base point (every working copy restored first)."""
+        self._restore()
+        return self._forward()
+
+    def _forward(self) -> np.ndarray:
         self.forwards += 1
         return np.asarray(self.layer.forward(**self._args)[0])
 
@@ -191,19 +218,20 @@ class Differencer:
             wi = w.imag
             try:
                 wi[coords] = h
-                y = self.forward()
+                y = self._forward()
             finally:
                 w[coords] = p[coords]
             return split(self.G * y.imag, labels, k) / h, None, None
         y0 = self.y0
+        w, p = self._flat(name)
         pc = p[coords]
         try:
             w[coords] = pc + h
             hp = w[coords] - pc
-            yp = self.forward()
+            yp = self._forward()
             w[coords] = pc - h
             hm = pc - w[coords]
-            ym = self.forward()
+            ym = self._forward()
         finally:
             w[coords] = pc
         G = self.G
@@ -217,42 +245,104 @@ class Differencer:
     def direction(self, name, u, g, lo=0, hi=None, one_sided=True):
         """Derivative of L along u restricted to the flat slice [lo, hi) of arrays[name].
 
-        u: flat float64 direction; g: flat float64 analytic gradient.
+        u: a flat float64 direction or a strategies.Direction (generated chunk by chunk, never stored);
+        g: flat float64 analytic gradient.
         Returns (analytic, central, left, right): analytic is <g, step> / h along the steps as stored
         (so the rounding of a + h u cancels out of the comparison); left/right None for complex step.
-        one_sided: True, False, or a predicate (analytic, central) -> bool; when false, left/right are
-        None and the base point's forward is not spent (a passing direction does not need them).
+        one_sided: True, False, or a predicate (analytic, central, terms) -> bool, terms = sum|g u| over
+        the slice (the size of <g, u>'s terms); when false, left/right are None and the base point's
+        forward is not spent (a passing direction does not need them). A predicate is called for complex
+        step too (which has no one-sided differences).
+
+        Works in chunks of CHUNK elements (no temporary of the array's size). The working copy is left
+        perturbed along -h u afterwards and restored only before it is next used, and not at all when the
+        next direction overwrites the same slice (at 100M weights every pass over the array counts).
         """
         hi = u.size if hi is None else hi
         h = self.eps
-        w, p = self._flat(name)
-        ws, ps, us, gs = w[lo:hi], p[lo:hi], u[lo:hi], g[lo:hi]
+        w, p = self._flat(name, lo, hi)
+        self._dirty[name] = (lo, hi)
         if self.method == "complex":
-            try:
-                ws.imag[:] = us * h
-                y = self.forward()
-                analytic = float(np.dot(gs, ws.imag)) / h
-            finally:
-                ws[:] = ps
-            return analytic, float(np.sum(self.G * y.imag)) / h, None, None
-        step = np.empty_like(ps)
-        try:
-            np.multiply(us, h, out=step)
-            np.add(ps, step, out=ws)
-            np.subtract(ws, ps, out=step)
-            a_plus = float(np.dot(gs, step))
-            yp = self.forward()
-            np.multiply(us, -h, out=step)
-            np.add(ps, step, out=ws)
-            np.subtract(ps, ws, out=step)
-            a_minus = float(np.dot(gs, step))
-            ym = self.forward()
-        finally:
-            ws[:] = ps
+            analytic, terms = _in_parts(lo, hi, lambda a, b: _plus_pass(u, w, p, g, h, a, b, imag=True))
+            y = self._forward()
+            analytic, central = analytic / h, float(np.sum(self.G * y.imag)) / h
+            if callable(one_sided):
+                one_sided(analytic, central, terms / h)
+            return analytic, central, None, None
+        # + pass: w = p + h u (u generated once); - pass: w = p - (w - p), the stored step mirrored
+        a_plus, terms = _in_parts(lo, hi, lambda a, b: _plus_pass(u, w, p, g, h, a, b))
+        yp = self._forward()
+        (a_minus,) = _in_parts(lo, hi, lambda a, b: _minus_pass(w, p, g, a, b))
+        ym = self._forward()
         G = self.G
         central = float(np.sum(G * (yp - ym))) / (2 * h)
         analytic = (a_plus + a_minus) / (2 * h)
-        if not (one_sided(analytic, central) if callable(one_sided) else one_sided):
+        if not (one_sided(analytic, central, terms / h) if callable(one_sided) else one_sided):
             return analytic, central, None, None
         y0 = self.y0
         return analytic, central, float(np.sum(G * (y0 - ym))) / h, float(np.sum(G * (yp - y0))) / h
+
+
+CHUNK = 1 << 16  # elements per chunk of a direction (0.5 MB of float64: stays in cache)
+
+
+PARALLEL_ELEMENTS = 1 << 22  # a pass over more elements than this is split over cpu_count() threads
+
+
+def _in_parts(lo, hi, run):
+    """Sum of the tuples run(a, b) returns over [lo, hi), split into CHUNK-aligned parts, one per CPU,
+    run in threads (numpy releases the GIL in its kernels) when the slice is long."""
+    workers = cpu_count() if hi - lo >= PARALLEL_ELEMENTS else 1
+    if workers < 2:
+        return run(lo, hi)
+    step = -(-(hi - lo) // workers // CHUNK) * CHUNK
+    bounds = [(a, min(a + step, hi)) for a in range(lo, hi, step)]
+    with ThreadPoolExecutor(len(bounds)) as pool:
+        parts = list(pool.map(lambda ab: run(*ab), bounds))
+    return tuple(float(sum(v)) for v in zip(*parts, strict=True))
+
+
+def _values(u, a, b, scale, out):
+    """out[:] = scale * u[a:b] for an ndarray u or a strategies.Direction."""
+    if isinstance(u, np.ndarray):
+        return np.multiply(u[a:b], scale, out=out)
+    return u.values(a, b, scale, out)
+
+
+def _plus_pass(u, w, p, g, h, lo, hi, imag=False):
+    """w = p + h u over [lo, hi) (imag: w = p + i h u). Returns (<g, step as stored>, sum|g h u|).
+
+    Chunk-sized scratch buffers only: a fresh temporary of a chunk's size is an mmap and its page faults.
+    """
+    scratch = np.empty((3, min(CHUNK, max(hi - lo, 0))))
+    dot = terms = 0.0
+    for a in range(lo, hi, CHUNK):
+        b = min(a + CHUNK, hi)
+        us, ga, va = (buf[:b - a] for buf in scratch)
+        _values(u, a, b, h, us)
+        ws, ps, gs = w[a:b], p[a:b], g[a:b]
+        np.abs(gs, out=ga)
+        np.abs(us, out=va)
+        terms += float(np.dot(ga, va))
+        if imag:
+            ws.real = ps
+            ws.imag = us
+        else:
+            np.add(ps, us, out=ws)
+            np.subtract(ws, ps, out=us)
+        dot += float(np.dot(gs, us))
+    return dot, terms
+
+
+def _minus_pass(w, p, g, lo, hi):
+    """w = p - (w - p) over [lo, hi): the + step mirrored. Returns (<g, p - w>,)."""
+    buf = np.empty(min(CHUNK, max(hi - lo, 0)))
+    dot = 0.0
+    for a in range(lo, hi, CHUNK):
+        b = min(a + CHUNK, hi)
+        ws, ps, s = w[a:b], p[a:b], buf[:b - a]
+        np.subtract(ws, ps, out=s)
+        np.subtract(ps, s, out=ws)
+        np.subtract(ps, ws, out=s)
+        dot += float(np.dot(g[a:b], s))
+    return (dot,)
