@@ -16,7 +16,7 @@ import zlib
 
 import numpy as np
 
-from gradcheck import strategies
+from gradcheck import convergence, strategies
 from gradcheck import tolerance as tol_model
 from gradcheck.differencing import Differencer, read_only
 from gradcheck.errors import GradientMismatch, LayerContractError
@@ -217,8 +217,10 @@ def _check_array(diff, key, name, analytic, array_dtype, *, strategy, method, ep
         atol_ = tol_model.default_atol(method, eps, rtol_, _rms(g), diff.S) if atol is None else float(atol)
         out = _check_coordinates(diff, key, name, g, shape, strategy=strategy, samples=samples, rng=rng,
                                  y_shape=y_shape, rtol=rtol_, atol=atol_, eps=eps, rounding=rounding)
-    return ArrayResult(name=key, shape=shape, dtype=str(np.dtype(array_dtype)), strategy=strategy,
-                       method=method, eps=eps, rtol=rtol_, analytic=g, **out)
+    result = ArrayResult(name=key, shape=shape, dtype=str(np.dtype(array_dtype)), strategy=strategy,
+                         method=method, eps=eps, rtol=rtol_, analytic=g, **out)
+    result.convergence = convergence.measure(diff, name, g, result)  # a few forwards, not counted above
+    return result
 
 
 def check(layer, arrays, *, strategy="exhaustive", method=None, eps=None, rtol=None, atol=None, samples=None,

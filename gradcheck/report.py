@@ -11,6 +11,11 @@ analytic)::
 
 margin is the largest error / tolerance over the checked elements (kinks excluded): below 1 passes,
 and a margin of 0.5 says the case is within a factor 2 of failing.
+
+Each array also carries its observed convergence order (gradcheck.convergence): the error along one
+direction at eps 1e-1, 1e-2, 1e-3, about 2 for a right gradient, about 0 (a plateau) for a wrong one::
+
+        convergence order 0.0 (a plateau no eps gets under: a wrong gradient); |error| 0.71, 0.71, 0.71 ...
 """
 
 from __future__ import annotations
@@ -101,6 +106,7 @@ class ArrayResult:
     forwards: int
     seconds: float
     located: list[Element] = field(default_factory=list)  # directional: elements found by bisection
+    convergence: object | None = None  # gradcheck.convergence.Convergence: the error as eps shrinks
 
     def summary(self) -> str:
         unit = "directions" if self.strategy == "directional" else "elements"
@@ -161,6 +167,8 @@ class Report:
             lines.extend("    " + str(e) for e in shown)
             if r.kinks:
                 lines.append(f"    {len(r.kinks)} kink(s), e.g. {r.kinks[0]}")
+            if r.convergence is not None:
+                lines.append(f"    {r.convergence}")
         if self.worst is not None and not self.passed:
             lines.append(f"  worst: {self.worst}")
         lines.append(f"  {self.forwards} forwards, {self.seconds:.3g} s")

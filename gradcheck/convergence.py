@@ -1,0 +1,234 @@
+"""Observed convergence order: how |analytic - numeric| changes as the step eps shrinks.
+
+A verdict at one eps can be unlucky (a tolerance a hair too tight or too loose). Along one direction u of
+an array a (entries of size 1 on its support), the directional error
+
+    e(h) = |<g, u> - D_h|,   D_h = (L(a + h u) - L(a - h u)) / 2h   (central)
+                             D_h = Im L(a + i h u) / h              (complex step)
+
+behaves, for h above the rounding floor, like
+
+    a right gradient:   e(h) ~ C h^2    (truncation h^2 L'''/6, both methods): order 2
+    a wrong gradient:   e(h) -> |<g - dL/da, u>| > 0, a plateau no h gets under: order 0
+
+and below it rounding takes over (central: ~ u S / h grows as h shrinks; complex step: flat at ~ u |g|).
+A layer that is linear in the array (FC, conv in x, k or b) has no truncation error at all: e(h) sits at
+the rounding floor for every h and the order is "n/a" (exact along u), unless the gradient is wrong.
+
+The observed order p is the least-squares slope of log e against log h over the steps whose error is above
+FLOOR_SAFETY times the rounding floor (analytic rounding + the numeric side's rounding at that h).
+
+u: for an array with failing elements, +-1 on up to SHOW_WORST of them (the sign of analytic - numeric, so
+their errors add up); otherwise a random direction (strategies.Direction, generated chunk by chunk, scaled
+to per-element size 1). Cost: len(steps) forwards (complex) or 2 len(steps) (central) per array and one
+pass over the array's support per step; the checker's verdict uses VERDICT_STEPS (3 steps).
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from gradcheck import strategies
+from gradcheck import tolerance as tol_model
+from gradcheck.differencing import Differencer, read_only
+from gradcheck.report import SHOW_WORST
+
+VERDICT_STEPS = (1e-1, 1e-2, 1e-3)  # truncation dominates rounding here for unit-sized inputs
+FLOOR_SAFETY = 4.0  # an error within this factor of the rounding floor is rounding, not truncation
+RIGHT_ORDER = 1.5  # p above this: the error shrinks like h^2 (truncation): the gradient converges
+WRONG_ORDER = 0.5  # p below this, above the floor: a plateau
+
+
+def sweep_steps(case_eps: float | None = None) -> np.ndarray:
+    """eps from 1e-1 down to 1e-12 in half decades, extended down to case_eps when it is smaller
+    (complex step's 1e-20)."""
+    low = -12.0 if case_eps is None else min(-12.0, np.floor(np.log10(case_eps)))
+    return 10.0 ** np.arange(-1.0, low - 0.25, -0.5)
+
+
+@dataclass
+class Convergence:
+    """e(h) along one direction, and what its slope says.
+
+    steps, errors, floors: per step h (errors |analytic - numeric| along u; floors the rounding floor).
+    order: fitted slope of log e vs log h over the resolved steps (None when fewer than two are above
+    the floor). verdict: "converges" | "plateau" | "exact" | "irregular".
+    """
+
+    array: str
+    method: str
+    steps: np.ndarray
+    errors: np.ndarray
+    floors: np.ndarray
+    order: float | None
+    verdict: str
+    direction: str  # "worst k" or "random"
+    forwards: int = 0
+    analytic: np.ndarray = field(default_factory=lambda: np.zeros(0))  # <g, u> per step
+
+    def __str__(self) -> str:
+        if self.verdict == "skipped":
+            return f"convergence order n/a ({self.direction})"
+        errs = ", ".join(f"{e:.2g}" for e in self.errors)
+        steps = ", ".join(f"{h:.0e}" for h in self.steps)
+        order = "n/a" if self.order is None else f"{0.0 if abs(self.order) < 0.05 else self.order:.1f}"
+        meaning = {
+            "converges": "error ~ eps^2: converges",
+            "plateau": "a plateau no eps gets under: a wrong gradient",
+            "exact": "rounding only at every eps: linear along u, agrees",
+            "irregular": "neither eps^2 nor a plateau: kinks or a steep function",
+        }[self.verdict]
+        return f"convergence order {order} ({meaning}); |error| {errs} at eps {steps} along {self.direction}"
+
+class SparseDirection:
+    """u = weights at flat indices, 0 elsewhere (the strategies.Direction interface: size, values)."""
+
+    def __init__(self, size, indices, weights):
+        order = np.argsort(indices)
+        self.size = int(size)
+        self.indices = np.asarray(indices, dtype=np.int64)[order]
+        self.weights = np.asarray(weights, dtype=np.float64)[order]
+
+    def values(self, a, b, scale, out):
+        out[:] = 0.0
+        lo, hi = np.searchsorted(self.indices, [a, b])
+        out[self.indices[lo:hi] - a] = scale * self.weights[lo:hi]
+        return out
+
+
+class _Scaled:
+    """A unit direction rescaled by c (a random Direction of size n times sqrt(n): entries of size 1)."""
+
+    def __init__(self, inner, c):
+        self.inner, self.c, self.size = inner, float(c), inner.size
+
+    def values(self, a, b, scale, out):
+        return self.inner.values(a, b, scale * self.c, out)
+
+
+def _failing_elements(result):
+    """(flat indices, signs) of the failing elements with a known index (worst list and bisection)."""
+    seen, idx, sign = set(), [], []
+    for e in [*result.worst, *getattr(result, "located", [])]:
+        if not e.failed or e.index is None or e.index in seen:
+            continue
+        seen.add(e.index)
+        idx.append(int(np.ravel_multi_index(e.index, result.shape)))
+        d = e.analytic - e.numeric
+        sign.append(1.0 if not np.isfinite(d) or d >= 0 else -1.0)
+    return idx, sign
+
+
+def direction_for(result):
+    """(u, lo, hi, description) for an ArrayResult: its failing elements, else a seeded random direction."""
+    size = int(np.prod(result.shape, dtype=np.int64))
+    idx, sign = _failing_elements(result)
+    if idx:
+        idx, sign = idx[:SHOW_WORST], sign[:SHOW_WORST]
+        u = SparseDirection(size, idx, sign)
+        return u, int(u.indices[0]), int(u.indices[-1]) + 1, f"the {len(idx)} failing element(s) shown"
+    rng = np.random.default_rng([zlib.crc32(result.name.encode()), 7])
+    u = _Scaled(strategies.random_direction(rng, size), np.sqrt(size))
+    return u, 0, size, "a random direction"
+
+
+def _floor(method, h, dtype, a, terms, S):
+    analytic = tol_model.analytic_rtol(dtype) * (terms + abs(a))
+    if method == "central":
+        numeric = tol_model.rounding_atol("central", h, S)
+    else:
+        numeric = tol_model.numeric_rtol("complex", h) * (terms + abs(a))
+    return FLOOR_SAFETY * (analytic + numeric)
+
+
+def classify(steps, errors, floors):
+    """(order, verdict) from e(h): the slope over the steps above the floor (see the module docstring)."""
+    steps, errors, floors = (np.asarray(v, dtype=np.float64) for v in (steps, errors, floors))
+    finite = np.isfinite(errors)
+    if not finite.all():
+        return None, "plateau" if not finite.any() else "irregular"
+    resolved = errors > floors
+    if resolved.sum() < 2:
+        return None, "plateau" if resolved.any() and resolved[-1] else "exact"
+    # the truncation range: the first run of steps above the floor, from the largest step down
+    first = int(np.flatnonzero(resolved)[0])
+    stop = first + (int(np.argmin(resolved[first:])) if not resolved[first:].all() else resolved[first:].size)
+    if stop - first < 2:
+        return None, "plateau" if resolved[-1] else "irregular"
+    x, y = np.log10(steps[first:stop]), np.log10(errors[first:stop])
+    order = float(np.polyfit(x, y, 1)[0]) if np.ptp(x) > 0 else 0.0
+    if order >= RIGHT_ORDER:
+        return order, "converges"
+    if order < WRONG_ORDER:
+        return order, "plateau"
+    return order, "irregular"
+
+
+def measure(diff: Differencer, name: str, g, result, steps=VERDICT_STEPS, key=None) -> Convergence:
+    """e(h) for each h in `steps` along direction_for(result), using the checker's Differencer `diff`.
+
+    diff.eps is set per step and restored; the forwards spent are counted in the Convergence, not in diff
+    (the check's own forward counts stay what the strategy spent).
+    """
+    key = result.name if key is None else key
+    gflat = np.ascontiguousarray(np.real(g), dtype=np.float64).reshape(-1)
+    if gflat.size == 0 or not np.all(np.isfinite(gflat)):
+        return Convergence(key, diff.method, np.asarray(steps, float), np.zeros(0), np.zeros(0), None,
+                           "skipped", "analytic gradient not finite" if gflat.size else "empty array")
+    u, lo, hi, description = direction_for(result)
+    dtype = np.dtype(result.dtype) if np.dtype(result.dtype).kind in "fc" else np.dtype(np.float64)
+    if np.asarray(g).dtype.kind == "f" and tol_model.unit_roundoff(g.dtype) > tol_model.unit_roundoff(dtype):
+        dtype = np.asarray(g).dtype
+    eps0, f0 = diff.eps, diff.forwards
+    errors, floors, analytic = [], [], []
+    try:
+        for h in steps:
+            diff.eps = float(h)
+            terms = []
+            a, n, _, _ = diff.direction(name, u, gflat, lo, hi,
+                                        one_sided=lambda a, n, t, terms=terms: terms.append(t) or False)
+            errors.append(abs(a - n))
+            floors.append(_floor(diff.method, h, dtype, a, terms[-1] if terms else 0.0, diff.S))
+            analytic.append(a)
+    finally:
+        diff.eps = eps0
+        spent = diff.forwards - f0
+        diff.forwards = f0
+    order, verdict = classify(steps, errors, floors)
+    return Convergence(key, diff.method, np.asarray(steps, float), np.asarray(errors), np.asarray(floors),
+                       order, verdict, description, spent, np.asarray(analytic))
+
+
+# -- the same problem outside the checker (reports, pictures) --------------------------------------------
+
+
+def problem(layer, arrays, report, key):
+    """(Differencer, name, g) of array `key` of `report` as gradcheck.check set it up: the same G (drawn
+    from report.seed), method, eps and S; a residual "<layer>.delta" is the tail's input (see residuals)."""
+    from gradcheck.residuals import residual_problem
+
+    views = {k: read_only(v) for k, v in arrays.items()}
+    y = np.asarray(layer.forward(**views)[0])
+    G = np.asarray(np.random.default_rng(int(report.seed)).standard_normal(y.shape))
+    if y.dtype.kind == "f":
+        G = G.astype(y.dtype)
+    G64 = G.astype(np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        terms = np.abs(G64 * np.real(y).astype(np.float64))
+    S = float(np.sum(terms[np.isfinite(terms)]))
+    if key in report.arrays:
+        result = report.arrays[key]
+        return Differencer(layer, arrays, G64, report.method, report.eps, S), key, result.analytic
+    result = report.residuals[key]
+    tail, tail_arrays, delta = residual_problem(layer, arrays, {key: result.analytic}, key[: -len(".delta")])
+    return Differencer(tail, tail_arrays, G64, report.method, report.eps, S), tail.inputs[0], delta
+
+
+def sweep(layer, arrays, report, key, steps=None) -> Convergence:
+    """e(h) over sweep_steps(report.eps) for array `key` of a Report (the error-vs-eps picture)."""
+    diff, name, g = problem(layer, arrays, report, key)
+    result = report.arrays.get(key) or report.residuals[key]
+    return measure(diff, name, g, result, sweep_steps(report.eps) if steps is None else steps, key=key)
