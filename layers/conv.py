@@ -30,8 +30,9 @@ crop() removes the ph, pw rows and columns the padding added. dk_ij = 0 when i i
 
 Two implementations, which the tests hold equal: impl="literal" is the formulas above, one
 scipy.signal call per (n, j, i); impl="fast" (default) is im2col: the (kh, kw) windows of the padded
-input copied once into a (C kh kw, N Ho Wo) matrix, one matrix product per pass, and dx put back by
-adding kh*kw strided slices (col2im).
+input copied once into a (C kh kw, N Ho Wo) matrix, one matrix product for y and one for dk, and dx put
+back one kernel row at a time: K[:, :, p, :]^T delta added onto kw strided slices (col2im without a
+temporary of im2col's size: each fresh 10 MB temporary costs its page faults).
 """
 
 from __future__ import annotations
@@ -212,7 +213,11 @@ class Conv2D:
         Ho, Wo = windows.shape[2:4]
         # im2col: row (c, p, q), column (n, u, v); the one copy of the input the fast path makes
         cols = windows.transpose(1, 4, 5, 0, 2, 3).reshape(C * kh * kw, N * Ho * Wo)
-        y = K.reshape(F, -1) @ cols + b.reshape(F, 1)            # (F, N Ho Wo)
+        y = K.reshape(F, -1) @ cols                              # (F, N Ho Wo)
+        if np.result_type(y, b) == y.dtype:
+            y += b.reshape(F, 1)
+        else:
+            y = y + b.reshape(F, 1)                              # complex b on a real product
         y = np.ascontiguousarray(y.reshape(F, N, Ho, Wo).transpose(1, 0, 2, 3))
         return y, cols
 
@@ -223,12 +228,16 @@ class Conv2D:
         sh, sw = self.stride
         delta = dy.transpose(1, 0, 2, 3).reshape(F, N * Ho * Wo)
         dK = (delta @ cols.T).reshape(F, C, kh, kw)              # sum over n, u, v of delta * window
-        dcols = (K.reshape(F, -1).T @ delta).reshape(C, kh, kw, N, Ho, Wo)
-        # col2im: window position (p, q) of every output pixel lands on xp[..., p::sh, q::sw]
-        dxp = np.zeros((C, N, Hp, Wp), dtype=dcols.dtype)
+        # col2im one kernel row p at a time (no (C kh kw, N Ho Wo) temporary: a fresh 10 MB array costs
+        # its page faults): taps (p, q) send delta back to xp[..., p::sh, q::sw] through K[:, :, p, q]^T
+        dtype = np.result_type(delta, K)
+        dxp = np.zeros((C, N, Hp, Wp), dtype=dtype)
+        rows = np.empty((C, kw, N * Ho * Wo), dtype=dtype)
         for p in range(kh):
+            np.matmul(K[:, :, p, :].reshape(F, C * kw).T, delta, out=rows.reshape(C * kw, -1))
+            taps = rows.reshape(C, kw, N, Ho, Wo)
             for q in range(kw):
-                dxp[:, :, p:p + sh * Ho:sh, q:q + sw * Wo:sw] += dcols[:, p, q]
+                dxp[:, :, p:p + sh * Ho:sh, q:q + sw * Wo:sw] += taps[:, q]
         return dxp.transpose(1, 0, 2, 3), dK
 
     # -- impl="literal": Bouvrie's formulas, one scipy.signal call per map pair --------------------
