@@ -17,6 +17,9 @@ the rounding floor for every h and the order is "n/a" (exact along u), unless th
 
 The observed order p is the least-squares slope of log e against log h over the steps whose error is above
 FLOOR_SAFETY times the rounding floor (analytic rounding + the numeric side's rounding at that h).
+p >= 1.5 "converges"; p < 0.5 with errors flat within a factor 2 "plateau"; else "irregular" (kinks
+within the step, a steep function). A layer with kinks (not complex_safe) crosses them at the larger steps:
+there an array that passed its check is never called a plateau, only irregular.
 
 u: for an array with failing elements, +-1 on up to SHOW_WORST of them (the sign of analytic - numeric, so
 their errors add up); otherwise a random direction (strategies.Direction, generated chunk by chunk, scaled
@@ -39,7 +42,8 @@ from gradcheck.report import SHOW_WORST
 VERDICT_STEPS = (1e-1, 1e-2, 1e-3)  # truncation dominates rounding here for unit-sized inputs
 FLOOR_SAFETY = 4.0  # an error within this factor of the rounding floor is rounding, not truncation
 RIGHT_ORDER = 1.5  # p above this: the error shrinks like h^2 (truncation): the gradient converges
-WRONG_ORDER = 0.5  # p below this, above the floor: a plateau
+WRONG_ORDER = 0.5  # p below this, above the floor, and flat within a factor FLAT: a plateau
+FLAT = 2.0
 
 
 def sweep_steps(case_eps: float | None = None) -> np.ndarray:
@@ -162,7 +166,8 @@ def classify(steps, errors, floors):
     order = float(np.polyfit(x, y, 1)[0]) if np.ptp(x) > 0 else 0.0
     if order >= RIGHT_ORDER:
         return order, "converges"
-    if order < WRONG_ORDER:
+    run = errors[first:stop]
+    if order < WRONG_ORDER and run.max() <= FLAT * run.min():
         return order, "plateau"
     return order, "irregular"
 
@@ -198,6 +203,8 @@ def measure(diff: Differencer, name: str, g, result, steps=VERDICT_STEPS, key=No
         spent = diff.forwards - f0
         diff.forwards = f0
     order, verdict = classify(steps, errors, floors)
+    if verdict == "plateau" and result.passed and not getattr(diff.layer, "complex_safe", False):
+        verdict = "irregular"  # kinks (ReLU, max pool) crossed by the larger steps, not a wrong gradient
     return Convergence(key, diff.method, np.asarray(steps, float), np.asarray(errors), np.asarray(floors),
                        order, verdict, description, spent, np.asarray(analytic))
 

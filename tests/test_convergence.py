@@ -44,6 +44,7 @@ def test_classify_synthetic_curves():
     assert verdict == "plateau" and order == pytest.approx(0.0, abs=1e-12)
     assert cv.classify(h, np.full(3, 1e-14), floor) == (None, "exact")
     assert cv.classify(h, 0.5 * h, floor)[1] == "irregular"
+    assert cv.classify(h, np.array([0.1, 0.065, 0.035]), floor)[1] == "irregular"  # shrinking: not flat
     # truncation then rounding (central): the slope is fitted on the leading run above the floor only
     h6 = np.array([1e-1, 1e-2, 1e-3, 1e-4, 1e-5])
     e = np.array([1e-3, 1e-5, 1e-7, 5e-13, 4e-11])

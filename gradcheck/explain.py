@@ -1,0 +1,217 @@
+"""What a failing (or nearly failing) case looks like: a diagnosis in words and the pictures behind it.
+
+diagnose(result) names the pattern of analytic against numeric when one fits (checked on the elements
+both sides have, in this order):
+
+    mirrored      analytic = rot180(numeric) in every 2-D tile: a missing (or extra) rot180
+    scaled        analytic = c * numeric, one c for all: a missing factor (beta, the batch size, 1/N)
+    sign          analytic = -numeric
+    transposed    a square matrix whose analytic is numeric transposed
+    shifted       analytic = numeric moved by a few pixels in every tile (a pad cropped at the wrong side)
+    holes         analytic is 0 where numeric is not, elsewhere right (a stride: entries never written)
+    few elements  only a few elements are wrong, elsewhere right
+
+figures(report, layer, arrays) draws, for every array worth showing (pictures.pictured), its heat maps,
+and one error-vs-eps plot of the case (gradcheck.convergence.sweep per array).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from gradcheck import convergence, pictures
+from gradcheck.report import index_text
+
+CLOSE = 1e-6  # relative agreement for a pattern to fit (well above checker rounding, far below a bug)
+
+
+def _close(a, b) -> bool:
+    scale = max(float(np.max(np.abs(b))) if b.size else 0.0, float(np.max(np.abs(a))) if a.size else 0.0)
+    return a.shape == b.shape and bool(np.all(np.abs(a - b) <= CLOSE * max(scale, 1e-300)))
+
+
+def diagnose(result) -> list[str]:
+    """Sentences about array `result` (an ArrayResult): which pattern explains its mismatch, if any."""
+    if result.passed:
+        return [f"{result.name}: passes (margin {result.margin:.3g})"]
+    if result.numeric is None:
+        where = ", ".join(index_text(e.array, e.index) for e in result.located if e.failed)
+        where = where or "no single element"
+        return [f"{result.name}: wrong along {result.failed} random direction(s); bisection located {where}"]
+    g = np.real(np.asarray(result.analytic)).astype(np.float64)
+    n = np.asarray(result.numeric, dtype=np.float64)
+    have = np.isfinite(n) & np.isfinite(g)
+    if not have.any():
+        return [f"{result.name}: no finite element to compare"]
+    full = bool(have.all())
+    out = []
+    name = result.name
+    if full and g.ndim >= 2:
+        if _close(g, n[..., ::-1, ::-1]) and not _close(g, n):
+            out.append(f"{name}: analytic is numeric rotated 180 degrees in every tile (mirrored): "
+                       "a missing or extra rot180")
+        elif g.ndim == 2 and g.shape[0] == g.shape[1] and _close(g, n.T) and not _close(g, n):
+            out.append(f"{name}: analytic is numeric transposed")
+    gs, ns = g[have], n[have]
+    nz = np.abs(ns) > CLOSE * max(float(np.max(np.abs(ns))), 1e-300)
+    if not out and nz.sum() >= 2:
+        ratio = gs[nz] / ns[nz]
+        c = float(np.median(ratio))
+        if abs(c + 1) < CLOSE:
+            out.append(f"{name}: analytic = -numeric (a sign flip)")
+        elif abs(c - 1) > CLOSE and np.all(np.abs(ratio - c) <= CLOSE * abs(c)) and _close(gs, c * ns):
+            out.append(f"{name}: analytic = {c:.6g} x numeric everywhere (numeric = {1 / c:.6g} x analytic):"
+                       " a missing factor (beta? the batch size? 1/N?)")
+    if not out and full and g.ndim == 4:
+        c = _per_map_factor(g, n)
+        if c is not None:
+            out.append(f"{name}: analytic = c[m] x numeric with one factor per map m (numeric / analytic = "
+                       + ", ".join(f"{1 / v:.4g}" for v in c) + "): a missing per-map factor (beta?)")
+    if not out and full and g.ndim >= 2:
+        for dy in range(-2, 3):
+            for dx in range(-2, 3):
+                if (dy or dx) and _shift_fits(g, n, dy, dx):
+                    out.append(f"{name}: analytic is numeric shifted by ({dy}, {dx}) pixels in every tile"
+                               " (a pad cropped on the wrong side?)")
+                    break
+            if out:
+                break
+    if not out:
+        wrong = np.abs(gs - ns) > CLOSE * max(float(np.max(np.abs(ns))), 1e-300)
+        holes = wrong & (np.abs(gs) <= CLOSE * max(float(np.max(np.abs(gs))), 1e-300))
+        if wrong.any() and holes.sum() == wrong.sum():
+            out.append(f"{name}: analytic is 0 at {int(holes.sum())} of {gs.size} elements where numeric is"
+                       " not, right elsewhere (entries never written: a stride or a crop?)")
+        elif 0 < wrong.sum() <= 5:
+            out.append(f"{name}: only {int(wrong.sum())} element(s) wrong, right elsewhere: "
+                       + ", ".join(str(e) for e in result.worst if e.failed))
+    if not out:
+        out.append(f"{name}: {result.failed} of {result.checked} elements wrong; no simple pattern "
+                   "(see the difference map)")
+    if result.convergence is not None:
+        out.append(f"  {result.convergence}")
+    return out
+
+
+def _per_map_factor(g, n):
+    """c[m] with g[:, m] = c[m] * n[:, m] for every map m (axis 1), the c not all equal; else None."""
+    c = []
+    for m in range(g.shape[1]):
+        gm, nm = g[:, m].reshape(-1), n[:, m].reshape(-1)
+        k = int(np.argmax(np.abs(nm)))
+        if abs(nm[k]) == 0 or not _close(gm, gm[k] / nm[k] * nm):
+            return None
+        c.append(gm[k] / nm[k])
+    c = np.array(c)
+    return c if np.ptp(c) > CLOSE * np.max(np.abs(c)) else None
+
+
+def _shift_fits(g, n, dy, dx) -> bool:
+    """analytic[..., i, j] == numeric[..., i - dy, j - dx] wherever both exist, and those cover most."""
+    H, W = g.shape[-2:]
+    if abs(dy) >= H or abs(dx) >= W:
+        return False
+    gs = g[..., max(dy, 0):H + min(dy, 0), max(dx, 0):W + min(dx, 0)]
+    ns = n[..., max(-dy, 0):H + min(-dy, 0), max(-dx, 0):W + min(-dx, 0)]
+    return gs.size >= g.size // 2 and _close(gs, ns) and not _close(g, n)
+
+
+@dataclass
+class Figure:
+    """A PNG of a case: file name (no folder), caption, bytes; arrays: the Panels drawn (heat maps)."""
+
+    filename: str
+    caption: str
+    data: bytes
+    panels: list | None = None
+
+
+def _slug(text: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in text)
+
+
+def figures(report, layer, arrays, margin: float = 0.5, sweep: bool = True) -> list[Figure]:
+    """Heat maps of every array worth showing, then one error-vs-eps plot for them (see module doc)."""
+    case = _slug(report.case or "case")
+    out, curves = [], []
+    for r in pictures.pictured(report, margin):
+        ps = pictures.panels(r)
+        lay = ps[0].layout
+        state = "FAIL" if not r.passed else f"margin {r.margin:.2g}"
+        fig = pictures.heatmap_figure(ps, f"{r.name} {r.shape} ({state}): {lay.description}")
+        out.append(Figure(f"{case}-{_slug(r.name)}-maps.png",
+                          f"{r.name} {r.shape}: {lay.description}; red marks: worst elements",
+                          pictures.png(fig), ps))
+        if sweep:
+            curves.append((r.name, convergence.sweep(layer, arrays, report, r.name)))
+    if curves:
+        fig = pictures.sweep_figure(curves, report.eps, f"{report.case}: error vs step ({report.method})")
+        out.append(Figure(f"{case}-error-vs-eps.png",
+                          "|analytic - numeric| along u (the failing elements, or a random direction) as "
+                          "eps shrinks; dotted: rounding floor, dashed: slope 2",
+                          pictures.png(fig)))
+    return out
+
+
+def explain_text(report) -> str:
+    """The verdict, then a diagnosis line per failing (or nearly failing) array."""
+    lines = [str(report), "", "diagnosis:"]
+    shown = pictures.pictured(report)
+    if not shown:
+        lines.append(f"  all arrays pass with margin {report.margin:.3g} (at most 0.5): nothing to explain")
+    for r in shown:
+        lines.extend("  " + s for s in diagnose(r))
+    return "\n".join(lines)
+
+
+# -- `gradcheck explain CASE` ------------------------------------------------------------------------------
+
+
+def find_cases(case: str, paths) -> list:
+    """The cases CASE names: every case of a YAML file, or the case of that name under `paths`.
+
+    Raises CaseError for a malformed file on the way, LookupError when nothing matches.
+    """
+    from pathlib import Path
+
+    from gradcheck.cases import case_files, load_file
+
+    p = Path(case)
+    if p.is_file():
+        return load_file(p)
+    names = []
+    for f in case_files(paths):
+        try:
+            cases = load_file(f)
+        except ValueError:
+            continue  # a malformed neighbour does not hide the case asked for
+        for c in cases:
+            if c.name == case:
+                return [c]
+            names.append(c.name)
+    import difflib
+
+    close = difflib.get_close_matches(case, names, n=3)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise LookupError(f"no case named {case!r} under {', '.join(map(str, paths))}{hint}")
+
+
+def explain_case(case, out_dir, seed=None, echo=print) -> bool:
+    """Run one Case, print the verdict and diagnosis, write every array's pictures to out_dir as PNG.
+    Returns whether the case passed."""
+    from pathlib import Path
+
+    from gradcheck.cases import run_case
+
+    report = run_case(case, seed)
+    echo(explain_text(report))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    figs = figures(report, case.layer, case.arrays(seed), margin=-1.0)
+    echo("")
+    for f in figs:
+        (out / f.filename).write_bytes(f.data)
+        echo(f"wrote {out / f.filename}: {f.caption}")
+    return report.passed
