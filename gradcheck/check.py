@@ -102,8 +102,56 @@ def _elements(key, shape, coords, analytic, numeric, left, right, codes, error, 
     return kinks, worst, margin
 
 
+def _at_step(diff, h, run):
+    """run() with the differencer's step set to h."""
+    eps = diff.eps
+    diff.eps = h
+    try:
+        return run()
+    finally:
+        diff.eps = eps
+
+
+def _smaller_steps(diff, dtype, refine):
+    """(h, rtol_h, atol_h) for each re-test step eps/10, eps/100: the error model at that step, or the
+    caller's own rtol/atol when given. Only called on a failure: the RMS is a pass over the gradient."""
+    scale = _rms(refine["g"])
+    for factor in tol_model.REFINE_FACTORS:
+        h = diff.eps / factor
+        rtol_h = tol_model.default_rtol("central", h, dtype) if refine["rtol"] is None else refine["rtol"]
+        atol_h = (tol_model.default_atol("central", h, rtol_h, scale, diff.S)
+                  if refine["atol"] is None else refine["atol"])
+        yield h, rtol_h, atol_h
+
+
+def _cleared_coordinates(diff, name, shape, coords, analytic, error, failing, *, strategy, y_shape, rng,
+                         dtype, refine):
+    """Which failing coordinates pass at a smaller central step with an error that really fell
+    (tolerance.REFINE_FACTORS): a kink within eps, not a wrong gradient."""
+    cleared = np.zeros(coords.size, dtype=bool)
+    for h, rtol_h, atol_h in _smaller_steps(diff, dtype, refine):
+        todo = np.flatnonzero(failing & ~cleared)
+        if todo.size == 0:
+            break
+        if todo.size <= tol_model.REFINE_LIMIT or strategy != "exhaustive":
+            picked = coords[todo]
+            central = _at_step(diff, h, lambda picked=picked: np.concatenate(
+                [diff.coordinates(name, picked[i:i + 1])[0] for i in range(picked.size)]))
+        else:  # many failures (most likely a wrong gradient): one more pass of the grouped plan
+            all_coords, all_central, *_ = _at_step(
+                diff, h, lambda: strategies.exhaustive(diff, name, shape, y_shape, rng))
+            at = np.empty(int(np.prod(shape, dtype=np.int64)))
+            at[all_coords] = all_central
+            central = at[coords[todo]]
+        err_h = np.abs(analytic[todo] - central)
+        ok = ((err_h <= tol_model.tolerance(central, rtol_h, atol_h))
+              & (err_h <= tol_model.REFINE_DROP * error[todo]))
+        cleared[todo[ok]] = True
+    return cleared
+
+
 def _check_coordinates(diff, key, name, g, shape, *, strategy, samples, rng, y_shape, rtol, atol, eps,
-                       rounding):
+                       rounding, dtype, refine):
     t0, f0 = time.perf_counter(), diff.forwards
     if strategy == "exhaustive":
         coords, central, left, right = strategies.exhaustive(diff, name, shape, y_shape, rng)
@@ -113,6 +161,13 @@ def _check_coordinates(diff, key, name, g, shape, *, strategy, samples, rng, y_s
     analytic = gflat[coords].astype(np.float64)
     codes, error, tolerance = classify(analytic, central, left, right, rtol=rtol, atol=atol, eps=eps,
                                        rounding=rounding)
+    if left is not None and (codes == 1).any():  # central: re-test failures at smaller steps
+        cleared = _cleared_coordinates(diff, name, shape, coords, analytic, error, codes == 1,
+                                       strategy=strategy, y_shape=y_shape, rng=rng, dtype=dtype,
+                                       refine=refine)
+        if cleared.any():
+            codes, error, tolerance = classify(analytic, central, left, right, rtol=rtol, atol=atol, eps=eps,
+                                               rounding=rounding, cleared=cleared)
     kinks, worst, margin = _elements(key, shape, coords, analytic, central, left, right, codes, error,
                                      tolerance)
     numeric = np.full(shape, np.nan)
@@ -123,8 +178,24 @@ def _check_coordinates(diff, key, name, g, shape, *, strategy, samples, rng, y_s
                 seconds=time.perf_counter() - t0, atol=atol)
 
 
+def _cleared_direction(diff, name, u, gflat, error, dtype, refine):
+    """A failing direction that passes at a smaller central step with an error that really fell
+    (tolerance.REFINE_FACTORS): it crosses a kink within eps, it does not point at a wrong gradient."""
+    for h, rtol_h, atol_h in _smaller_steps(diff, dtype, refine):
+        terms = []  # sum|g u|, the size of <g, u>'s terms, which the differencer sums in its pass
+        record = terms.append
+        a, n, _, _ = _at_step(diff, h, lambda h=h, record=record: diff.direction(
+            name, u, gflat, 0, gflat.size, one_sided=lambda a, n, t: record(t)))
+        if refine["atol"] is None:
+            atol_h = tol_model.default_atol("central", h, rtol_h, terms[0], diff.S)
+        err_h = abs(a - n)
+        if err_h <= tol_model.tolerance(n, rtol_h, atol_h) and err_h <= tol_model.REFINE_DROP * error:
+            return True
+    return False
+
+
 def _check_directions(diff, key, name, g, shape, *, directions, rng, rtol, atol, eps, rounding, method,
-                      atol_given):
+                      atol_given, dtype, refine):
     t0, f0 = time.perf_counter(), diff.forwards
     gflat = np.ascontiguousarray(g, dtype=np.float64).reshape(-1)
     size = gflat.size
@@ -152,6 +223,9 @@ def _check_directions(diff, key, name, g, shape, *, directions, rng, rtol, atol,
         a, n, lft, rgt, codes, error, tolerance, dir_atol = judge_values(u, 0, size)
         atols.append(dir_atol)
         code = int(codes[0])
+        if code == 1 and lft is not None and _cleared_direction(diff, name, u, gflat, float(error[0]), dtype,
+                                                                refine):
+            code = 2
         if code in (1, 3) and sum(e.failed for e in located) < strategies.MAX_LOCATED:
 
             def judge(lo, hi, u=u):
@@ -209,14 +283,16 @@ def _check_array(diff, key, name, analytic, array_dtype, *, strategy, method, ep
     rtol_ = tol_model.default_rtol(method, eps, dtype) if rtol is None else float(rtol)
     rounding = tol_model.rounding_atol(method, eps, diff.S)
     rng = _rng(seed, key)
+    refine = {"rtol": rtol, "atol": atol, "g": g}  # for re-tests of failures at smaller steps
     if strategy == "directional":
         out = _check_directions(diff, key, name, g, shape, directions=directions, rng=rng, rtol=rtol_,
                                 atol=atol, eps=eps, rounding=rounding, method=method,
-                                atol_given=atol is not None)
+                                atol_given=atol is not None, dtype=dtype, refine=refine)
     else:
         atol_ = tol_model.default_atol(method, eps, rtol_, _rms(g), diff.S) if atol is None else float(atol)
         out = _check_coordinates(diff, key, name, g, shape, strategy=strategy, samples=samples, rng=rng,
-                                 y_shape=y_shape, rtol=rtol_, atol=atol_, eps=eps, rounding=rounding)
+                                 y_shape=y_shape, rtol=rtol_, atol=atol_, eps=eps, rounding=rounding,
+                                 dtype=dtype, refine=refine)
     result = ArrayResult(name=key, shape=shape, dtype=str(np.dtype(array_dtype)), strategy=strategy,
                          method=method, eps=eps, rtol=rtol_, analytic=g, **out)
     result.convergence = convergence.measure(diff, name, g, result)  # a few forwards, not counted above

@@ -54,6 +54,16 @@ TRUNCATION_BOUND = 1000.0  # assumed |L'''| / |L'| (and |L''| / |L'|) in units o
 ROUNDING_BOUND = 8.0  # rounding of one evaluation of L, in units of u * sum|G * y|
 ANALYTIC_TERMS = 1024.0  # rounding of a sum of products, in units of u * sum|terms|
 
+# Re-testing a central-difference failure at smaller steps. A right gradient next to a kink (a ReLU
+# pre-activation or a max-pool tie within eps of the point: in a stack one bias moves thousands of them)
+# fails at eps because [a - eps, a + eps] straddles the kink, and passes once the step is below the
+# distance to it; a wrong gradient plateaus at every step. The smaller step's tolerance is the error model's
+# at that step (its rounding term grows as 1/h), so the error must also really fall: truncation falls
+# 100x per 10x step, a plateau not at all.
+REFINE_FACTORS = (10.0, 100.0)  # steps eps/10, eps/100
+REFINE_DROP = 0.25  # cleared only if the error fell at least 4x below its value at eps
+REFINE_LIMIT = 64  # failures re-tested one coordinate at a time; more re-run the exhaustive plan
+
 METHODS = ("complex", "central")
 
 

@@ -285,7 +285,6 @@ def test_registry_holds_every_reference_layer_of_the_issue():
 
 CATALOGUE_CASES = list(load_paths([CATALOGUE]))
 HUGE = 5_000_000  # elements: the 7x7x512 -> 4096 kernels (102.8M) and the 4096 x 4096 1x1 kernels (16.8M)
-CHEAP = 600  # elements up to which 20 runs of a case's own strategy (exhaustive) stay cheap
 
 
 def test_every_catalogue_case_loads_and_names_its_seed():
@@ -325,29 +324,21 @@ def test_catalogue_covers_the_issue():
     assert cases["fc-100-10-batch10-float32"].arrays()["W"].dtype == np.float32
 
 
-def sweep_options(case):
-    """The case's own check, at the cheapest strategy that still checks every array and residual it names."""
-    opts = case.options()
-    if case.elements() > CHEAP:
-        opts.pop("samples", None)
-        opts.update(strategy="directional", directions=1)
-    return opts
-
-
 SWEPT = [c for c in CATALOGUE_CASES if not isinstance(c, CaseError) and c.elements() <= HUGE]
+SEEDS = range(1, 21)
 
 
+@pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("case", SWEPT, ids=[c.name for c in SWEPT])
-def test_no_false_alarms_over_20_seeds(case):
-    """Every catalogue case (but the huge-kernel ones, which run once per suite via the plugin) passes for
-    seeds 1..20: new arrays and a new cotangent G each time."""
+def test_no_false_alarms_over_20_seeds(case, seed):
+    """Every catalogue case, with its own strategy, method and tolerances, passes for seeds 1..20: new
+    arrays and a new cotangent G each time. One item per (case, seed) so pytest-xdist spreads them.
+    The huge-kernel cases (over HUGE elements) run once per suite through the plugin: their 20-seed
+    sweep costs minutes of array generation alone (see tests/test_big_cases.py)."""
     from gradcheck import check
 
-    opts = sweep_options(case)
-    for seed in range(1, 21):
-        opts["seed"] = seed
-        report = check(case.layer, case.arrays(seed), **opts)
-        assert report.passed, str(report)
+    report = check(case.layer, case.arrays(seed), **case.options(seed=seed))
+    assert report.passed, str(report)
 
 
 # --- a user's own layer ----------------------------------------------------------------------------------

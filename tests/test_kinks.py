@@ -139,3 +139,69 @@ def test_a_direction_through_relu_zeros_is_a_kink_not_a_failure():
     # bisection then checks coordinates, finds only kinks, and the direction is a kink, not a failure
     assert result.located and all(e.kind in ("kink", "ok") for e in result.located)
     assert {e.index for e in result.located if e.kind == "kink"} <= relu_input()[1]
+
+
+class ShiftedReLU:
+    """y = relu(x + c) with one scalar shift c (shape (1,)) shared by every element: dc = sum(dy * (x + c > 0)).
+
+    With many elements |dL/dc| is large, so a kink of one element inside [c - eps, c + eps] moves the
+    one-sided differences by less than the smooth-function bound: only a smaller step tells it apart."""
+
+    inputs = ("x", "c")
+
+    def forward(self, x, c):
+        return np.maximum(x + c, 0.0), x + c > 0
+
+    def backward(self, dy, active):
+        return {"x": dy * active, "c": np.array([np.sum(dy * active)])}
+
+
+def near_kink_arrays(n=100_000, seed=3):
+    """x far from the kink (|x + c| > 0.01) except x[7], at 0.5 eps: inside [-eps, eps], not inside eps/10."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0.01, 1.0, n) * rng.choice([-1.0, 1.0], n)
+    x[7] = 0.5 * tolerance.CENTRAL_EPS
+    return {"x": x, "c": np.zeros(1)}
+
+
+def test_a_kink_within_eps_but_not_at_the_point_is_a_kink_not_a_failure():
+    arrays = near_kink_arrays()
+    report = gradcheck.check(ShiftedReLU(), arrays, wrt=["c"], name="near-kink")
+    c = report.arrays["c"]
+    assert report.passed and c.failed == 0
+    [k] = c.kinks
+    assert k.index == (0,)
+    # the one-sided rule alone does not see it: |right - left| is under the smooth bound at this |L'|
+    rounding = tolerance.rounding_atol("central", report.eps, 0.0)
+    assert abs(k.right - k.left) < tolerance.kink_threshold(k.left, k.right, report.eps, rounding)
+    assert k.error > k.tolerance  # and the central difference at eps is off: it straddles x[7]'s kink
+    # the analytic value is the one-sided difference on x[7]'s inactive side... within the one-sided error
+    assert min(k.left, k.right) - 1e-6 <= k.analytic <= max(k.left, k.right) + 1e-6
+
+
+def test_a_kink_within_eps_is_a_kink_for_the_directional_strategy_too():
+    arrays = near_kink_arrays()
+    report = gradcheck.check(ShiftedReLU(), arrays, wrt=["c"], strategy="directional", directions=2)
+    assert report.passed and report.arrays["c"].failed == 0
+    assert len(report.arrays["c"].kinks) == 2
+
+
+def test_a_small_wrong_gradient_is_not_cleared_by_the_smaller_steps():
+    """A relative 1e-6 error plateaus at eps/10 and eps/100 (the error does not fall), although the
+    smaller step's rounding tolerance is looser: still a mismatch, for every element."""
+    from layers import FullyConnected
+
+    class OffByMillionth(FullyConnected):
+        def backward(self, dy, cache):
+            g = super().backward(dy, cache)
+            g["W"] = g["W"] * (1 + 1e-6)
+            return g
+
+    rng = np.random.default_rng(0)
+    arrays = {"x": rng.standard_normal((4, 6)), "W": rng.standard_normal((6, 3)), "b": rng.standard_normal(3)}
+    report = gradcheck.check(OffByMillionth(), arrays, method="central", wrt=["W"])
+    W = report.arrays["W"]
+    exact = W.analytic / (1 + 1e-6)
+    beyond = np.abs(W.analytic - exact) > W.atol + W.rtol * np.abs(exact)  # resolvable at eps at all
+    assert beyond.sum() >= 15
+    assert not report.passed and W.failed == beyond.sum() and W.kinks == []
