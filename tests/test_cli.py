@@ -9,44 +9,10 @@ import pytest
 from click.testing import CliRunner
 
 from gradcheck.cli import main
+from tests.case_texts import CASE, USER_CASE, USER_LAYERS
 
 ROOT = Path(__file__).resolve().parents[1]
 
-CASE = """\
-name: {name}
-source: "002 - the FC layer in matrix form"
-layer: fully_connected
-inputs:
-  x: {{shape: [4, 5]}}
-  W: {{shape: [5, 3]}}
-  b: {{shape: [3]}}
-check: {{strategy: exhaustive}}
-expect: {{output_shape: [4, 3], parameters: 18}}
-"""
-
-# y = a * x with a planted bug in d/da: only the first row of the batch is summed.
-USER_LAYERS = '''
-class Scale:
-    inputs = ("x", "a")
-    complex_safe = True
-
-    def forward(self, x, a):
-        return x * a, (x, a)
-
-    def backward(self, dy, cache):
-        x, a = cache
-        return {"x": dy * a, "a": (dy * x)[0]}
-'''
-
-USER_CASE = """\
-name: user-scale-planted
-source: "a user's own layer"
-layer: userlayers:Scale
-inputs:
-  x: {shape: [3, 4]}
-  a: {shape: [4]}
-check: {strategy: exhaustive}
-"""
 
 
 @pytest.fixture
@@ -78,7 +44,7 @@ def test_all_passing_exits_0_with_progress_table_and_json(folder, tmp_path):
     assert case["case"] == "fc-good" and case["status"] == "pass" and case["passed"] is True
     assert case["file"] == str(folder / "good.yaml")
     assert case["seed"] == 0 and case["strategy"] == "exhaustive"
-    assert case["source"] == "002 - the FC layer in matrix form"
+    assert case["source"] == "002 - the FC layer in matrix form, batch_size=10"
     assert set(case["arrays"]) == {"x", "W", "b"}
     assert [case["arrays"][n]["checked"] for n in ("x", "W", "b")] == [20, 15, 3]
     assert case["arrays"]["W"]["shape"] == [5, 3] and case["arrays"]["W"]["failed"] == 0

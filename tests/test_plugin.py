@@ -9,6 +9,7 @@ import pytest
 # modules cannot be loaded twice in one process.
 import gradcheck.plugin  # noqa: F401
 import layers  # noqa: F401
+from tests.case_texts import CASE, USER_CASE, USER_LAYERS
 
 # Once the project is pip-installed the plugin loads from its pytest11 entry point; before that, by name.
 # Either way the in-process run finds gradcheck and layers already imported and warns that it cannot
@@ -16,45 +17,6 @@ import layers  # noqa: F401
 INSTALLED = any(ep.name == "gradcheck" for ep in importlib.metadata.entry_points(group="pytest11"))
 PLUGIN = [*([] if INSTALLED else ["-p", "gradcheck.plugin"]),
           "-W", "ignore::pytest.PytestAssertRewriteWarning"]
-
-CASE = """\
-name: {name}
-source: "002 - the last FC layer, batch_size=10"
-layer: fully_connected
-inputs:
-  x: {{shape: [4, 5]}}
-  W: {{shape: [5, 3]}}
-  b: {{shape: [3]}}
-check: {{strategy: exhaustive}}
-expect: {{output_shape: [4, 3], parameters: 18}}
-"""
-
-# A user's layer with a planted bug: y = a * x, but d/da forgets the sum over the batch (takes row 0 only).
-USER_LAYERS = '''
-import numpy as np
-
-
-class Scale:
-    inputs = ("x", "a")
-    complex_safe = True
-
-    def forward(self, x, a):
-        return x * a, (x, a)
-
-    def backward(self, dy, cache):
-        x, a = cache
-        return {"x": dy * a, "a": (dy * x)[0]}
-'''
-
-USER_CASE = """\
-name: user-scale-planted
-source: "a user's own layer"
-layer: userlayers:Scale
-inputs:
-  x: {shape: [3, 4]}
-  a: {shape: [4]}
-check: {strategy: exhaustive}
-"""
 
 
 def run(pytester, *args):
