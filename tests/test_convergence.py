@@ -145,7 +145,8 @@ def test_measure_costs_two_forwards_per_step_and_leaves_the_differencer_as_it_wa
     diff, name, g = cv.problem(layer, arrays, report, "W")
     c = cv.measure(diff, name, g, report.arrays["W"])
     assert c.forwards == 2 * len(cv.VERDICT_STEPS) and diff.forwards == 0 and diff.eps == report.eps
-    assert c.direction == "a random direction"
+    assert c.direction == f"a random direction on {cv.MAX_BLOCK} consecutive elements"  # not 1M per pass
+    assert c.verdict == "exact"
 
 
 def test_the_verdict_reports_the_convergence_order_per_array():
