@@ -33,5 +33,9 @@ bench: $(FULL)
 lint: $(FULL)
 	$(VENV)/bin/ruff check gradcheck layers tests benchmarks
 
+# The README's pictures (docs/*.png, committed): heat maps and error-vs-eps plots of planted bugs.
+docs: $(BASE)
+	$(PY) docs/make_pictures.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache .benchmarks .hypothesis build *.egg-info

@@ -34,7 +34,10 @@ def main() -> None:
 @click.option("--json", "json_file", type=click.Path(dir_okay=False, writable=True),
               help="Also write a machine-readable report to FILE.")
 @click.option("--seed", type=int, default=None, help="Run every case with seed N instead of its check.seed.")
-def run(paths: tuple[str, ...], json_file: str | None, seed: int | None) -> None:
+@click.option("--report", "report_dir", type=click.Path(file_okay=False), default=None,
+              help="Also write DIR/index.html: verdicts, then heat maps and error-vs-eps plots of the "
+                   "failing and nearly failing cases (one self-contained page).")
+def run(paths: tuple[str, ...], json_file: str | None, seed: int | None, report_dir: str | None) -> None:
     """Run the cases in PATHS (YAML files or folders; default: ./cases)."""
     paths = paths or ("cases",)
     out = Console(highlight=False, soft_wrap=False)
@@ -86,4 +89,32 @@ def run(paths: tuple[str, ...], json_file: str | None, seed: int | None) -> None
                     "cases": [dict(o.data, seconds=o.seconds) for o in outcomes]}
         with open(json_file, "w", encoding="utf-8") as f:
             json.dump(document, f, indent=2)
+    if report_dir:
+        from gradcheck.html_report import write_outcomes
+
+        out.print(f"report: {write_outcomes(report_dir, outcomes, seed)}")
     sys.exit(code)
+
+
+@main.command()
+@click.argument("case")
+@click.option("--cases", "paths", multiple=True, type=click.Path(exists=True),
+              help="Where to look for CASE by name (repeatable; default: ./cases).")
+@click.option("--out", "-o", "out_dir", type=click.Path(file_okay=False), default="gradcheck-explain",
+              show_default=True, help="Folder for the PNG pictures.")
+@click.option("--seed", type=int, default=None, help="Run with seed N instead of the case's check.seed.")
+def explain(case: str, paths: tuple[str, ...], out_dir: str, seed: int | None) -> None:
+    """Check CASE (a case name or a YAML file) and show why it fails: diagnosis and pictures.
+
+    Exit status: 0 when it passes, 1 when it fails, 2 when CASE is not found or malformed.
+    """
+    from gradcheck.cases import CaseError
+    from gradcheck.explain import explain_case, find_cases
+
+    try:
+        cases = find_cases(case, paths or ("cases",))
+        passed = [explain_case(c, out_dir, seed, echo=click.echo) for c in cases]
+    except (CaseError, LookupError) as exc:
+        click.echo(f"gradcheck explain: {exc}", err=True)
+        sys.exit(2)
+    sys.exit(0 if all(passed) else 1)

@@ -29,7 +29,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 MAX_PIXELS = 320  # per side of a panel
-MAX_MARKS = 10
+MAX_MARKS = 5
 DPI = 100
 
 
@@ -277,7 +277,9 @@ def sweep_figure(curves, case_eps: float | None = None, title: str = ""):
         (line,) = ax.loglog(c.steps, e, "o-", markersize=3, label=f"{label}: order {order}, {c.verdict}")
         ax.loglog(c.steps, c.floors, ":", color=line.get_color(), linewidth=0.8)
         if c.verdict == "converges" and np.isfinite(e[0]):
-            ax.loglog(c.steps, e[0] * (c.steps / c.steps[0]) ** 2, "--", color="gray", linewidth=0.7)
+            ref = e[0] * (c.steps / c.steps[0]) ** 2
+            above = ref >= 0.1 * np.min(c.floors)  # down to the rounding floor, not beyond
+            ax.loglog(c.steps[above], ref[above], "--", color="gray", linewidth=0.7)
     if case_eps is not None:
         ax.axvline(case_eps, color="black", linewidth=0.8, linestyle="-.")
         ax.text(case_eps, ax.get_ylim()[1], f" case eps {case_eps:.3g}", fontsize=7, va="top")

@@ -29,11 +29,44 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("gradcheck")
     group.addoption("--gradcheck-seed", type=int, default=None, metavar="N",
                     help="run every YAML case with seed N instead of its check.seed")
+    group.addoption("--gradcheck-report", default=None, metavar="DIR",
+                    help="write DIR/index.html: verdicts, heat maps and error-vs-eps plots of failing and "
+                         "nearly failing cases")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: takes more than a few seconds")
     config.addinivalue_line("markers", "gradcheck_case: a YAML gradient-check case")
+    if config.getoption("gradcheck_report") and not hasattr(config, "workerinput"):
+        from gradcheck.html_report import clear_parts
+
+        clear_parts(config.getoption("gradcheck_report"))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The controller (or the only process) assembles the page from every worker's parts."""
+    directory = session.config.getoption("gradcheck_report", None)
+    if directory and not hasattr(session.config, "workerinput"):
+        from gradcheck.html_report import assemble
+
+        assemble(directory)
+
+
+def _report_part(item, report=None, status=None, message=""):
+    """Save this case's row and section for --gradcheck-report (no-op without the option)."""
+    directory = item.config.getoption("gradcheck_report")
+    if not directory:
+        return
+    from gradcheck import html_report
+
+    if report is not None:
+        row = html_report.row_of(report, str(item.path))
+        section = html_report.section_of(report, item.case.layer, item.case.arrays(item.config.getoption(
+            "gradcheck_seed")))
+    else:
+        row = html_report.Row(item.name, status, file=str(item.path))
+        section = html_report.error_section(item.name, message)
+    html_report.save_part(directory, row, section)
 
 
 def _case_folders(config: pytest.Config) -> list[Path]:
@@ -94,7 +127,13 @@ class CaseItem(pytest.Item):
 
     def runtest(self) -> None:
         seed = self.config.getoption("gradcheck_seed")
-        report = run_case(self.case, seed=seed)
+        try:
+            report = run_case(self.case, seed=seed)
+        except Exception as exc:
+            _report_part(self, status="malformed" if isinstance(exc, CaseError) else "error",
+                         message=f"{type(exc).__name__}: {exc}")
+            raise
+        _report_part(self, report)
         # Plain Python numbers: xdist ships user_properties between processes.
         self.user_properties.append(("margin", float(report.margin)))
         self.user_properties.append(("seed", int(report.seed)))
@@ -123,6 +162,7 @@ class MalformedCase(pytest.Item):
         self.error = error
 
     def runtest(self) -> None:
+        _report_part(self, status="malformed", message=str(self.error))
         raise self.error
 
     def repr_failure(self, excinfo, style=None):
