@@ -30,6 +30,12 @@ test: $(FULL)
 bench: $(FULL)
 	$(PY) -m pytest benchmarks --benchmark-only --benchmark-group-by=group --benchmark-autosave
 
+# Ours against torch.autograd.gradcheck, a one-coordinate-per-forward NumPy loop and torch's forward+backward
+# (each measurement in its own process; the 100M-weight target 3 included): a markdown table on stdout
+# and in .benchmarks/peers.md.
+bench-peers: $(FULL)
+	$(PY) benchmarks/peers.py --vgg
+
 lint: $(FULL)
 	$(VENV)/bin/ruff check gradcheck layers tests benchmarks
 
