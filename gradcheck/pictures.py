@@ -93,24 +93,31 @@ def _basename(name: str) -> str:
 
 
 def _reduce(a2, fr, fc, how):
-    """Block-reduce a 2-D array by (fr, fc): "mean" (NaN-aware) or "maxabs" (the value of largest |.|)."""
+    """Block-reduce a 2-D array by (fr, fc): "mean" (NaN-aware) or "maxabs" (the value of largest |.|).
+
+    One band of fr rows at a time: a 25088 x 4096 kernel never gets an array-sized temporary.
+    """
+    a2 = np.asarray(a2)
     if fr == 1 and fc == 1:
         return np.array(a2, dtype=np.float64)
     R, C = a2.shape
     Rb, Cb = math.ceil(R / fr), math.ceil(C / fc)
-    p = np.full((Rb * fr, Cb * fc), np.nan)
-    p[:R, :C] = a2
-    blocks = p.reshape(Rb, fr, Cb, fc).transpose(0, 2, 1, 3).reshape(Rb, Cb, fr * fc)
-    finite = np.isfinite(blocks)
-    if how == "mean":
-        n = finite.sum(axis=2)
-        s = np.where(finite, blocks, 0.0).sum(axis=2)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(n > 0, s / np.maximum(n, 1), np.nan)
-    mag = np.where(finite, np.abs(blocks), -1.0)
-    pick = np.argmax(mag, axis=2)
-    out = np.take_along_axis(blocks, pick[..., None], axis=2)[..., 0]
-    return np.where(finite.any(axis=2), out, np.nan)
+    out = np.empty((Rb, Cb))
+    for i in range(Rb):
+        band = np.full((fr, Cb * fc), np.nan)
+        rows = a2[i * fr:(i + 1) * fr]
+        band[:rows.shape[0], :C] = rows
+        blocks = band.reshape(fr, Cb, fc).transpose(1, 0, 2).reshape(Cb, fr * fc)
+        finite = np.isfinite(blocks)
+        if how == "mean":
+            n = finite.sum(axis=1)
+            total = np.where(finite, blocks, 0.0).sum(axis=1)
+            out[i] = np.where(n > 0, total / np.maximum(n, 1), np.nan)
+        else:
+            pick = np.argmax(np.where(finite, np.abs(blocks), -1.0), axis=1)
+            picked = np.take_along_axis(blocks, pick[:, None], axis=1)[:, 0]
+            out[i] = np.where(finite.any(axis=1), picked, np.nan)
+    return out
 
 
 def _top(scores, k):
