@@ -160,11 +160,11 @@ def layout_for(name: str, shape, importance: np.ndarray | None = None) -> Layout
     if kind == "kernel":
         what = f"rows: output map f, columns: input map c, each tile a {H} x {W} kernel"
     else:
-        what = f"rows: sample n, columns: map c, each tile an {H} x {W} map"
+        what = f"rows: sample n, columns: map c, each tile a {H} x {W} map"
     kept = ""
     if rows.size < A or cols.size < B:
-        kept = (f"; showing the {rows.size} of {A} rows and {cols.size} of {B} columns with the largest"
-                " difference")
+        which = "with the largest difference" if importance is not None else "first"
+        kept = f"; showing the {rows.size} of {A} rows and {cols.size} of {B} columns, {which}"
     block = f"; tiles reduced in blocks of {fr} x {fc}" if fr * fc > 1 else ""
     return Layout(kind, shape, rows=rows, cols=cols, block=(fr, fc), description=what + kept + block)
 
