@@ -142,7 +142,7 @@ def test_a_direction_through_relu_zeros_is_a_kink_not_a_failure():
 
 
 class ShiftedReLU:
-    """y = relu(x + c) with one scalar shift c (shape (1,)) shared by every element: dc = sum(dy * (x + c > 0)).
+    """y = relu(x + c), one scalar shift c (shape (1,)) shared by every element: dc = sum(dy * (x + c > 0)).
 
     With many elements |dL/dc| is large, so a kink of one element inside [c - eps, c + eps] moves the
     one-sided differences by less than the smooth-function bound: only a smaller step tells it apart."""
