@@ -297,7 +297,8 @@ def _in_parts(lo, hi, run):
         return run(lo, hi)
     step = -(-(hi - lo) // workers // CHUNK) * CHUNK
     bounds = [(a, min(a + step, hi)) for a in range(lo, hi, step)]
-    with ThreadPoolExecutor(len(bounds)) as pool:
+    # one BLAS thread per worker: a threaded dot per chunk from each worker oversubscribes the cores
+    with blas_threads(1), ThreadPoolExecutor(len(bounds)) as pool:
         parts = list(pool.map(lambda ab: run(*ab), bounds))
     return tuple(float(sum(v)) for v in zip(*parts, strict=True))
 
