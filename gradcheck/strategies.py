@@ -71,10 +71,20 @@ def exhaustive(differencer, name, shape, y_shape, rng):
 
 
 def sampled(differencer, name, shape, samples, rng):
-    """`samples` distinct coordinates (all of them when the array is smaller), sorted, one per forward."""
+    """`samples` distinct coordinates (all of them when the array is smaller), sorted. With structure,
+    packed into groups of disjoint footprints (structure.pack: sampled weights of different output units
+    share a forward); without, one per forward."""
     size = int(np.prod(shape, dtype=np.int64))
     coords = np.sort(rng.choice(size, size=min(int(samples), size), replace=False)).astype(np.int64)
-    return _run(differencer, name, ((np.array([j], dtype=np.int64), None) for j in coords), coords.size)
+    packed = None
+    if coords.size > 1:
+        packed = structure.pack(_counted(differencer.layer, differencer), name, differencer.arrays(),
+                                differencer.G.shape, coords, rng)
+    if packed is None:
+        return _run(differencer, name, ((np.array([j], dtype=np.int64), None) for j in coords), coords.size)
+    result = _run(differencer, name, ((g.coords, g.labels) for g in packed), len(packed))
+    order = np.argsort(result[0], kind="stable")  # report in sorted coordinate order, as unpacked
+    return tuple(None if v is None else v[order] for v in result)
 
 
 def _evaluate(differencer, name, plan, total):

@@ -171,13 +171,14 @@ def _probe(layer, name, arrays, y_shape, axes, rng, probes) -> None:
     x = arrays[name]
     shape = x.shape
     y0 = np.asarray(layer.forward(**arrays)[0])
+    xp = np.array(x, copy=True)  # one copy for all probes (at 100M weights each copy is 0.8 GB)
     for p in range(probes):
         flat = int(rng.integers(x.size))
         index = np.unravel_index(flat, shape)
-        xp = np.array(x, copy=True)
         h = (1.0 + abs(xp.flat[flat])) * rng.choice([-1.0, 1.0])
         xp.flat[flat] = xp.flat[flat] + h
         y1 = np.asarray(layer.forward(**{**arrays, name: xp})[0])
+        xp.flat[flat] = x.flat[flat]
         if y1.shape != tuple(y_shape):
             raise StructureMismatch(
                 f"{type(layer).__name__}: output shape {y1.shape} under probe {p} of {name}, "
@@ -229,3 +230,38 @@ def count(layer, name, arrays, y_shape) -> int | None:
         return None
     axes = _parse(layer, name, tuple(np.shape(arrays[name])), tuple(y_shape), entries)
     return int(np.prod([axis.colours for axis in axes]))
+
+
+def pack(layer, name, arrays, y_shape, coords, rng, *, probes=PROBES) -> list[Group] | None:
+    """Groups for an arbitrary set of flat coordinates (the sampled strategy), or None without structure.
+
+    Each coordinate's footprint is the set of outputs its own colour group gives it; coordinates are packed
+    first-fit into groups whose footprints stay disjoint, so k sampled weights of different output units
+    cost one forward (two for central) instead of k. The declaration is probed as for ``groups``.
+    """
+    declare = getattr(layer, "structure", None)
+    if declare is None:
+        return None
+    entries = declare(name, {k: np.shape(v) for k, v in arrays.items()})
+    if entries is None:
+        return None
+    shape, y_shape = tuple(np.shape(arrays[name])), tuple(int(n) for n in y_shape)
+    axes = _parse(layer, name, shape, y_shape, entries)
+    if probes and np.size(arrays[name]):
+        _probe(layer, name, arrays, y_shape, axes, rng, probes)
+    bins: list[tuple[list[int], np.ndarray, np.ndarray]] = []  # (coords, used outputs, labels)
+    for flat in np.asarray(coords, dtype=np.int64):
+        index = np.unravel_index(int(flat), shape)
+        own = _group(axes, shape, y_shape, _colour_of(axes, index))
+        footprint = own.labels == _position_in_group(axes, index)
+        for members, used, labels in bins:
+            if not (used & footprint).any():
+                labels[footprint] = len(members)
+                members.append(int(flat))
+                used |= footprint
+                break
+        else:
+            labels = np.full(footprint.size, -1, dtype=np.int64)
+            labels[footprint] = 0
+            bins.append(([int(flat)], footprint.copy(), labels))
+    return [Group(np.array(members, dtype=np.int64), labels) for members, _, labels in bins]
