@@ -45,6 +45,11 @@ RIGHT_ORDER = 1.5  # p above this: the error shrinks like h^2 (truncation): the 
 WRONG_ORDER = 0.5  # p below this, above the floor, and flat within a factor FLAT: a plateau
 FLAT = 2.0
 MAX_BLOCK = 1 << 16  # a random direction covers at most this many consecutive elements (cheap passes)
+# A passing array's convergence order is measured when it costs at most BUDGET_FRACTION of that array's own
+# check, or BUDGET_SECONDS, whichever is larger (a failing array's always: the diagnosis rests on it). At
+# 102.8M weights one forward is ~0.1 s and a directional check spends 2 of them: 6 more would triple it.
+BUDGET_FRACTION = 0.5
+BUDGET_SECONDS = 0.1
 
 
 def sweep_steps(case_eps: float | None = None) -> np.ndarray:
@@ -176,6 +181,23 @@ def classify(steps, errors, floors):
     if order < WRONG_ORDER and run.max() <= FLAT * run.min():
         return order, "plateau"
     return order, "irregular"
+
+
+def affordable(result, method: str, steps=VERDICT_STEPS) -> bool:
+    """Whether to measure `result`'s convergence in the verdict (BUDGET_FRACTION, BUDGET_SECONDS)."""
+    if not result.passed:
+        return True
+    per_forward = result.seconds / max(result.forwards, 1)
+    cost = per_forward * len(steps) * (1 if method == "complex" else 2)
+    return cost <= max(BUDGET_FRACTION * result.seconds, BUDGET_SECONDS)
+
+
+def not_measured(result, method: str, steps=VERDICT_STEPS) -> Convergence:
+    """The verdict's line for a passing array whose measurement would cost more than its check."""
+    n = len(steps) * (1 if method == "complex" else 2)
+    return Convergence(result.name, method, np.asarray(steps, float), np.zeros(0), np.zeros(0), None,
+                       "skipped", f"not measured: passing, and {n} more forwards would cost more than half "
+                                  f"this array's check; gradcheck explain sweeps eps")
 
 
 def measure(diff: Differencer, name: str, g, result, steps=VERDICT_STEPS, key=None) -> Convergence:

@@ -163,3 +163,39 @@ def test_verdict_forward_counts_are_the_checks_own():
     report = gradcheck.check(Sigmoid(), x_arrays(), method="complex")
     assert report.arrays["x"].convergence.forwards == len(cv.VERDICT_STEPS)
     assert report.forwards == 1 + report.arrays["x"].forwards
+
+
+class SlowSigmoid:
+    """Sigmoid whose forward takes 30 ms: a stand-in for a layer with a 100M-weight forward."""
+
+    inputs = ("x",)
+
+    def forward(self, x):
+        import time
+
+        time.sleep(0.03)
+        y = 1 / (1 + np.exp(-x))
+        return y, y
+
+    def backward(self, dy, y):
+        return {"x": dy * y * (1 - y)}
+
+
+def test_a_passing_array_whose_convergence_would_cost_more_than_its_check_is_not_measured():
+    x = np.random.default_rng(0).standard_normal((3, 4))
+    report = gradcheck.check(SlowSigmoid(), {"x": x}, strategy="directional", directions=1, method="central")
+    conv = report.arrays["x"].convergence
+    assert report.passed and conv.verdict == "skipped" and conv.forwards == 0
+    assert "not measured: passing" in str(report)
+
+
+def test_a_failing_array_is_measured_whatever_it_costs():
+    class WrongSlowSigmoid(SlowSigmoid):
+        def backward(self, dy, y):
+            return {"x": dy * y}  # f instead of f(1 - f)
+
+    x = np.random.default_rng(0).standard_normal((3, 4))
+    report = gradcheck.check(WrongSlowSigmoid(), {"x": x}, strategy="directional", directions=1,
+                             method="central")
+    conv = report.arrays["x"].convergence
+    assert not report.passed and conv.verdict == "plateau" and conv.forwards == 6
