@@ -7,6 +7,7 @@ every benchmarked call runs once and its asserts hold; the 100M-weight ones are 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -44,9 +45,24 @@ def vgg_fc_problem(seed=0):
             "W": rng.standard_normal((25088, 4096)) * 0.0063, "b": rng.standard_normal(4096)}
 
 
+BIG_SKIP = "100M-weight benchmark: runs under `make bench` only"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip the 100M-element benchmarks (fixture `big`) at collection when timing is off: under
+    --benchmark-disable or pytest-xdist (where pytest-benchmark turns itself off), as in `make test`.
+    Deciding here, not in the fixture, spares pytest-benchmark's "fixture not used" warning."""
+    disabled = (config.getoption("benchmark_disable", False) or config.getoption("numprocesses", None)
+                or os.environ.get("PYTEST_XDIST_WORKER"))
+    if disabled:
+        for item in items:
+            if "big" in getattr(item, "fixturenames", ()):
+                item.add_marker(pytest.mark.skip(reason=BIG_SKIP))
+
+
 @pytest.fixture
 def big(benchmark):
-    """Skip a 100M-element benchmark when benchmarks are disabled (plain test runs stay quick)."""
+    """A benchmark of a 100M-element problem; skipped when benchmarks are disabled (plain runs stay quick)."""
     if benchmark.disabled:
-        pytest.skip("100M-weight benchmark: runs under `make bench` only")
+        pytest.skip(BIG_SKIP)
     return benchmark
