@@ -201,6 +201,20 @@ def _probe(layer, name, arrays, y_shape, axes, rng, probes) -> None:
                 f"{diff[o]:.3g}, outside the declared footprint ({int(leak.sum())} elements leaked)")
 
 
+def _declared(layer, name, arrays, y_shape, rng, probes):
+    """(axes, shape, y_shape) of the layer's declaration for ``arrays[name]``, checked by ``probes`` random
+    single-coordinate perturbations; None when the layer declares nothing for it."""
+    declare = getattr(layer, "structure", None)
+    entries = None if declare is None else declare(name, {k: np.shape(v) for k, v in arrays.items()})
+    if entries is None:
+        return None
+    shape, y_shape = tuple(np.shape(arrays[name])), tuple(int(n) for n in y_shape)
+    axes = _parse(layer, name, shape, y_shape, entries)
+    if probes and np.size(arrays[name]):
+        _probe(layer, name, arrays, y_shape, axes, rng, probes)
+    return axes, shape, y_shape
+
+
 def groups(layer, name, arrays, y_shape, rng, *, probes=PROBES) -> Iterator[Group] | None:
     """Column groups for ``arrays[name]``, or None when the layer declares no structure for it.
 
@@ -208,28 +222,18 @@ def groups(layer, name, arrays, y_shape, rng, *, probes=PROBES) -> Iterator[Grou
     (1 + probes forwards) before returning; the groups themselves are produced lazily, one per colour.
     Raises StructureMismatch naming the layer, input and probe when the forward contradicts it.
     """
-    declare = getattr(layer, "structure", None)
-    if declare is None:
+    declared = _declared(layer, name, arrays, y_shape, rng, probes)
+    if declared is None:
         return None
-    entries = declare(name, {k: np.shape(v) for k, v in arrays.items()})
-    if entries is None:
-        return None
-    shape, y_shape = tuple(np.shape(arrays[name])), tuple(int(n) for n in y_shape)
-    axes = _parse(layer, name, shape, y_shape, entries)
-    if probes and np.size(arrays[name]):
-        _probe(layer, name, arrays, y_shape, axes, rng, probes)
+    axes, shape, y_shape = declared
     return (_group(axes, shape, y_shape, colour)
             for colour in itertools.product(*(range(axis.colours) for axis in axes)))
 
 
 def count(layer, name, arrays, y_shape) -> int | None:
     """Number of groups (forwards) ``groups`` would yield for ``arrays[name]``, without probing."""
-    declare = getattr(layer, "structure", None)
-    entries = None if declare is None else declare(name, {k: np.shape(v) for k, v in arrays.items()})
-    if entries is None:
-        return None
-    axes = _parse(layer, name, tuple(np.shape(arrays[name])), tuple(y_shape), entries)
-    return int(np.prod([axis.colours for axis in axes]))
+    declared = _declared(layer, name, arrays, y_shape, None, 0)
+    return None if declared is None else int(np.prod([axis.colours for axis in declared[0]]))
 
 
 def pack(layer, name, arrays, y_shape, coords, rng, *, probes=PROBES) -> list[Group] | None:
@@ -239,16 +243,10 @@ def pack(layer, name, arrays, y_shape, coords, rng, *, probes=PROBES) -> list[Gr
     first-fit into groups whose footprints stay disjoint, so k sampled weights of different output units
     cost one forward (two for central) instead of k. The declaration is probed as for ``groups``.
     """
-    declare = getattr(layer, "structure", None)
-    if declare is None:
+    declared = _declared(layer, name, arrays, y_shape, rng, probes)
+    if declared is None:
         return None
-    entries = declare(name, {k: np.shape(v) for k, v in arrays.items()})
-    if entries is None:
-        return None
-    shape, y_shape = tuple(np.shape(arrays[name])), tuple(int(n) for n in y_shape)
-    axes = _parse(layer, name, shape, y_shape, entries)
-    if probes and np.size(arrays[name]):
-        _probe(layer, name, arrays, y_shape, axes, rng, probes)
+    axes, shape, y_shape = declared
     bins: list[tuple[list[int], np.ndarray, np.ndarray]] = []  # (coords, used outputs, labels)
     for flat in np.asarray(coords, dtype=np.int64):
         index = np.unravel_index(int(flat), shape)
