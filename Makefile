@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 BASE   := $(VENV)/.installed-base
 FULL   := $(VENV)/.installed-full
 
-.PHONY: run test bench bench-peers lint docs clean
+.PHONY: run test sweep bench bench-peers lint docs clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ run: $(BASE)
 
 test: $(FULL)
 	$(PY) -m pytest -n auto
+
+# The 20-seed no-false-alarm sweep of the four 102.8M-weight catalogue cases (~6 min; make test runs them
+# at seed 0, and every other case over 20 seeds).
+sweep: $(FULL)
+	GRADCHECK_SWEEP_HUGE=1 $(PY) -m pytest -n auto tests/test_cases.py -k "over_20_seeds_huge"
 
 bench: $(FULL)
 	$(PY) -m pytest benchmarks --benchmark-only --benchmark-group-by=group --benchmark-autosave
