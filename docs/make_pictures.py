@@ -20,41 +20,13 @@ sys.path.insert(0, str(ROOT))
 
 import gradcheck  # noqa: E402
 from gradcheck import convergence, pictures, tolerance  # noqa: E402
-from layers import Conv2D, FullyConnected, Sigmoid, Subsampling  # noqa: E402
-from layers.subsampling import up  # noqa: E402
-
-
-class KernelNotRotated(Conv2D):
-    """Bouvrie's dk = rot180(conv2(x, rot180(delta), 'valid')) with the outer rot180 forgotten."""
-
-    def backward(self, dy, cache):
-        g = super().backward(dy, cache)
-        g["k"] = g["k"][..., ::-1, ::-1].copy()
-        return g
-
-
-class OneWrongWeight(FullyConnected):
-    def backward(self, dy, cache):
-        g = super().backward(dy, cache)
-        g["W"][123, 45] += 1.0
-        return g
-
-
-class SubsamplingWithoutBeta(Subsampling):
-    """dx = up(delta) instead of beta * up(delta)."""
-
-    def backward(self, dy, cache):
-        g = super().backward(dy, cache)
-        n = self.size
-        dx = np.zeros(cache[2])
-        dx[:, :, : dy.shape[2] * n, : dy.shape[3] * n] = up(dy, n)
-        g["x"] = dx
-        return g
-
-
-class SigmoidWithoutOneMinusF(Sigmoid):
-    def backward(self, dy, cache):
-        return {"x": dy * cache}  # f instead of f (1 - f)
+from layers import Sigmoid  # noqa: E402
+from tests.planted import (  # noqa: E402
+    KernelNotRotated,
+    OneWrongWeight,
+    SigmoidWithoutOneMinusF,
+    SubsamplingWithoutBeta,
+)
 
 
 def heat_maps(layer, arrays, key, title, **options) -> bytes:

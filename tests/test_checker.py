@@ -7,21 +7,13 @@ import gradcheck
 from gradcheck import GradientMismatch, LayerContractError, tolerance
 from gradcheck.differencing import Differencer
 from layers import FullyConnected, ReLU, Sequential, Sigmoid
+from tests.planted import AveragedBias
 
 
 def fc_arrays(seed=0, N=4, D=6, F=3, dtype=np.float64):
     rng = np.random.default_rng(seed)
     return {"x": rng.standard_normal((N, D)).astype(dtype), "W": rng.standard_normal((D, F)).astype(dtype),
             "b": rng.standard_normal(F).astype(dtype)}
-
-
-class AveragedBias(FullyConnected):
-    """db = mean over the batch instead of the sum (seed 002 says summed)."""
-
-    def backward(self, dy, cache):
-        g = super().backward(dy, cache)
-        g["b"] = dy.mean(axis=0)
-        return g
 
 
 class NoStructure:

@@ -9,24 +9,9 @@ import pytest
 
 import gradcheck
 from gradcheck import convergence, explain, pictures
-from layers import Conv2D, FullyConnected, Sigmoid
-from tests.test_planted_bugs import AveragedBias, SubsamplingWithoutBeta, conv_arrays, fc_arrays
-
-
-class KernelNotRotated(Conv2D):
-    """Convolution mode whose dk forgot its rot180 (dk = rot180(conv2(x, rot180(delta), 'valid')))."""
-
-    def backward(self, dy, cache):
-        g = super().backward(dy, cache)
-        g["k"] = g["k"][..., ::-1, ::-1].copy()
-        return g
-
-
-class OneWrongWeight(FullyConnected):
-    def backward(self, dy, cache):
-        g = super().backward(dy, cache)
-        g["W"][613, 17] += 3.0
-        return g
+from layers import FullyConnected, Sigmoid
+from tests.planted import AveragedBias, KernelNotRotated, OneWrongWeight, SubsamplingWithoutBeta
+from tests.test_planted_bugs import conv_arrays, fc_arrays
 
 
 def decode(data: bytes) -> np.ndarray:
@@ -76,7 +61,7 @@ def test_large_fc_weights_are_block_reduced_and_the_wrong_element_stays_visible(
     rng = np.random.default_rng(3)
     arrays = {"x": rng.standard_normal((4, 700)), "W": 0.05 * rng.standard_normal((700, 40)),
               "b": rng.standard_normal(40)}
-    report = gradcheck.check(OneWrongWeight(), arrays, wrt=["W"])
+    report = gradcheck.check(OneWrongWeight((613, 17), 3.0), arrays, wrt=["W"])
     W = report.arrays["W"]
     analytic, numeric, difference = pictures.panels(W)
     assert analytic.layout.kind == "matrix" and analytic.layout.block == (3, 1)

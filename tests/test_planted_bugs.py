@@ -11,8 +11,13 @@ import pytest
 from scipy import signal
 
 import gradcheck
-from layers import Conv2D, FullyConnected, Sigmoid, Subsampling
-from layers.subsampling import up
+from layers import Conv2D, FullyConnected
+from tests.planted import (
+    AveragedBias,
+    OneWrongWeight,
+    SigmoidWithoutOneMinusF,
+    SubsamplingWithoutBeta,
+)
 
 STRATEGIES = ["exhaustive", "sampled", "directional"]
 
@@ -31,13 +36,6 @@ def check(layer, arrays, strategy, **options):
 def fc_arrays(seed=0, N=4, D=6, F=3):
     rng = np.random.default_rng(seed)
     return {"x": rng.standard_normal((N, D)), "W": rng.standard_normal((D, F)), "b": rng.standard_normal(F)}
-
-
-class AveragedBias(FullyConnected):
-    def backward(self, dy, cache):
-        g = super().backward(dy, cache)
-        g["b"] = dy.mean(axis=0)  # seed 002: bias_diff = c^T * Top_diff, a sum
-        return g
 
 
 @pytest.mark.parametrize("method", ["complex", "central"])
@@ -65,13 +63,6 @@ def test_relative_1e_9_error_is_caught_by_complex_step_not_by_central(strategy):
     central = check(RelativelyOff(), arrays, strategy, method="central")
     assert central.passed  # central's tolerance (truncation eps^2, ~6e-9 relative) cannot resolve 1e-9
     assert complex_step.method == gradcheck.check(FullyConnected(), arrays).method == "complex"
-
-
-class OneWrongWeight(FullyConnected):
-    def backward(self, dy, cache):
-        g = super().backward(dy, cache)
-        g["W"][123, 45] += 1.0
-        return g
 
 
 @pytest.fixture(scope="module")
@@ -119,11 +110,6 @@ def test_bisection_locates_several_wrong_elements():
 
 
 # -- Sigmoid --------------------------------------------------------------------------------------------
-
-
-class SigmoidWithoutOneMinusF(Sigmoid):
-    def backward(self, dy, cache):
-        return {"x": dy * cache}  # f instead of f (1 - f)
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
@@ -233,17 +219,6 @@ def test_uncropped_pad_with_the_padded_shape_is_a_contract_error_naming_layer_an
 
 
 # -- Subsampling ----------------------------------------------------------------------------------------
-
-
-class SubsamplingWithoutBeta(Subsampling):
-    def backward(self, dy, cache):
-        g = super().backward(dy, cache)
-        x_shape = cache[2]
-        dx = np.zeros(x_shape)
-        n = self.size
-        dx[:, :, : dy.shape[2] * n, : dy.shape[3] * n] = up(dy, n)  # beta * up(delta), beta forgotten
-        g["x"] = dx
-        return g
 
 
 @pytest.mark.parametrize("method", ["complex", "central"])

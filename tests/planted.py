@@ -1,0 +1,58 @@
+"""Planted bugs: correct layers with one classic mistake in backward, shared by the tests and docs/.
+
+Each is exactly one deviation from the seed's formula, so a check must name that array (and index).
+"""
+
+import numpy as np
+
+from layers import Conv2D, FullyConnected, Sigmoid, Subsampling
+from layers.subsampling import up
+
+
+class AveragedBias(FullyConnected):
+    """db = mean over the batch instead of the sum (seed 002: bias_diff = c^T * Top_diff, a sum)."""
+
+    def backward(self, dy, cache):
+        g = super().backward(dy, cache)
+        g["b"] = dy.mean(axis=0)
+        return g
+
+
+class OneWrongWeight(FullyConnected):
+    """dW right but for one element, off by `by` (LeNet's 800 x 500 weights: one in 400,000)."""
+
+    def __init__(self, index=(123, 45), by=1.0):
+        self.index, self.by = index, by
+
+    def backward(self, dy, cache):
+        g = super().backward(dy, cache)
+        g["W"][self.index] += self.by
+        return g
+
+
+class SigmoidWithoutOneMinusF(Sigmoid):
+    """dx = dy f instead of dy f (1 - f)."""
+
+    def backward(self, dy, cache):
+        return {"x": dy * cache}
+
+
+class SubsamplingWithoutBeta(Subsampling):
+    """dx = up(delta) instead of beta * up(delta) (Bouvrie's residual through a subsampling layer)."""
+
+    def backward(self, dy, cache):
+        g = super().backward(dy, cache)
+        n = self.size
+        dx = np.zeros(cache[2])
+        dx[:, :, : dy.shape[2] * n, : dy.shape[3] * n] = up(dy, n)
+        g["x"] = dx
+        return g
+
+
+class KernelNotRotated(Conv2D):
+    """Bouvrie's dk = rot180(conv2(x, rot180(delta), 'valid')) with the outer rot180 forgotten."""
+
+    def backward(self, dy, cache):
+        g = super().backward(dy, cache)
+        g["k"] = g["k"][..., ::-1, ::-1].copy()
+        return g
