@@ -42,7 +42,7 @@ bench-peers: $(FULL)
 	$(PY) benchmarks/peers.py --vgg
 
 lint: $(FULL)
-	$(VENV)/bin/ruff check gradcheck layers tests benchmarks
+	$(VENV)/bin/ruff check gradcheck layers tests benchmarks docs
 
 # The README's pictures (docs/*.png, committed): heat maps and error-vs-eps plots of planted bugs.
 docs: $(BASE)
