@@ -77,10 +77,11 @@ def test_target2_exhaustive_conv_seed003(benchmark, method):
 
 
 def test_target3_directional_vgg_fc(big):
-    """Target 3: one random direction per array of FC 7x7x512 -> 4096 (102.8M weights), central."""
+    """Target 3: one random direction spanning x, W and b of FC 7x7x512 -> 4096 (102.8M weights), with the
+    default method (central differences at this size)."""
     big.group = "target 3: directional FC 7x7x512->4096 batch 16"
-    run(big, FullyConnected(), vgg_fc_problem(), rounds=2, strategy="directional", method="central",
-        directions=1)
+    report = run(big, FullyConnected(), vgg_fc_problem(), rounds=2, strategy="directional", directions=1)
+    assert report.method == "central" and report.forwards == 3  # the analytic forward + one joint pair
 
 
 def test_target3_reference_forward_backward(big):

@@ -11,6 +11,7 @@ always runs in float64 (complex128 for complex step) on exact copies.
 
 from __future__ import annotations
 
+import sys
 import time
 import zlib
 
@@ -79,6 +80,12 @@ def _rms(a):
 def _coarsest(*dtypes):
     """The dtype with the largest unit roundoff (the analytic side's precision)."""
     return max(dtypes, key=tol_model.unit_roundoff)
+
+
+def _analytic_dtype(array, g):
+    """The precision of the analytic side: the coarser of the array's dtype and its gradient's."""
+    g = np.asarray(g)
+    return _coarsest(np.asarray(array).dtype, g.dtype if g.dtype.kind in "fc" else np.dtype(np.float64))
 
 
 def _elements(key, shape, coords, analytic, numeric, left, right, codes, error, tolerance):
@@ -274,12 +281,88 @@ def _check_directions(diff, key, name, g, shape, *, directions, rng, rtol, atol,
                 seconds=time.perf_counter() - t0, atol=max(atols) if atols else 0.0, located=located)
 
 
+REUSE_ELEMENTS = 1 << 22  # directional, central: an analytic gradient this large lends its buffer to the
+# working copy (4M float64 = 32 MB; at 100M weights it saves 0.8 GB of the peak and its page faults)
+
+
+def _own_buffer(grads, k) -> bool:
+    """grads[k] is a float64, C-contiguous, writable array that owns its memory and that nothing but the
+    grads dict refers to (a layer that keeps or shares its gradient keeps it intact)."""
+    g = grads[k]
+    return (type(g) is np.ndarray and g.dtype == np.float64 and g.flags.c_contiguous and g.flags.writeable
+            and g.flags.owndata and sys.getrefcount(g) <= 3)  # grads' entry, g, getrefcount's argument
+
+
+def _check_joint(diff, grads, arrays, names, *, directions, seed, rtol, atol, eps, method, rounding,
+                 keep_analytic):
+    """The directional strategy's first stage: `directions` random directions spanning all arrays at once.
+
+    Direction i is, on each array k, the i-th direction the per-array check of k draws (strategies.
+    random_direction from _rng(seed, k)), so the joint derivative is the sum of the per-array ones, and
+    one forward pair (central) or one forward (complex step) checks every array. Returns
+    {name: ArrayResult} when every joint direction passes, or None (after the first failure): the caller
+    then checks each array on its own, with bisection, one-sided differences and kinks.
+
+    Unless keep_analytic, an analytic gradient of at least REUSE_ELEMENTS elements that the check owns
+    becomes its array's working copy (Differencer.adopt) once its sums along the directions are taken;
+    such a result's analytic is None. grads[k] is then set to None (the caller recomputes on a failure).
+    """
+    t0, f0 = time.perf_counter(), diff.forwards
+    sizes = {k: int(np.size(grads[k])) for k in names}
+    rtols = {k: tol_model.default_rtol(method, eps, _analytic_dtype(arrays[k], grads[k])) if rtol is None
+             else float(rtol) for k in names}
+    if len(set(rtols.values())) != 1 or min(sizes.values()) == 0:
+        return None  # mixed precisions (one rtol cannot serve all) or an empty array: per array
+    rtol_ = rtols[names[0]]
+    rngs = {k: _rng(seed, k) for k in names}
+    us = [{k: strategies.random_direction(rngs[k], sizes[k]) for k in names} for _ in range(int(directions))]
+    gflat, consumed = {}, []
+    for k in names:
+        if (not keep_analytic and method == "central" and sizes[k] >= REUSE_ELEMENTS
+                and _own_buffer(grads, k)):
+            g = grads[k].reshape(-1)
+            grads[k] = None
+            known = [diff.sums(k, u[k], g) for u in us[1:]]  # later directions' sums, before g is gone
+            diff.adopt(k, g.reshape(np.shape(arrays[k])))
+            gflat[k] = [g, *known]
+            consumed.append(k)
+        else:
+            g = np.ascontiguousarray(grads[k], dtype=np.float64).reshape(-1)
+            gflat[k] = [g] * len(us)
+    label = names[0] if len(names) == 1 else f"({', '.join(names)})"
+    elements, atols = [], []
+    for i, u in enumerate(us):
+        terms = []
+        parts = [(k, u[k], gflat[k][i], 0, sizes[k]) for k in names]
+        a, n, _, _ = diff.directions(parts, one_sided=lambda a, n, t, terms=terms: terms.append(t))
+        dir_atol = float(atol) if atol is not None else tol_model.default_atol(method, eps, rtol_, terms[0],
+                                                                               diff.S)
+        codes, error, tolerance = classify([a], [n], None, None, rtol=rtol_, atol=dir_atol, eps=eps,
+                                           rounding=rounding)
+        if codes[0] != 0:
+            return None
+        elements.append(Element(label, None, float(a), float(n), float(error[0]), float(tolerance[0]), "ok"))
+        atols.append(dir_atol)
+    margin = max(e.ratio for e in elements) if elements else 0.0
+    worst = sorted(elements, key=lambda e: -e.ratio)[:SHOW_WORST]
+    forwards, seconds = diff.forwards - f0, time.perf_counter() - t0
+    results = {}
+    for k in names:
+        result = ArrayResult(name=k, shape=tuple(np.shape(arrays[k])), dtype=str(np.asarray(arrays[k]).dtype),
+                             strategy="directional", method=method, eps=eps, rtol=rtol_, atol=max(atols),
+                             checked=len(elements), failed=0, kinks=[], worst=list(worst), margin=margin,
+                             passed=True, analytic=None if k in consumed else grads[k], numeric=None,
+                             forwards=forwards, seconds=seconds, joint=tuple(names))
+        results[k] = result
+    return results
+
+
 def _check_array(diff, key, name, analytic, array_dtype, *, strategy, method, eps, rtol, atol, samples,
                  directions, seed, y_shape):
     """Check one array (an input of diff.layer, or a tail's "x" for a residual) and build its ArrayResult."""
     g = np.asarray(analytic)
     shape = tuple(g.shape)
-    dtype = _coarsest(np.dtype(array_dtype), g.dtype if g.dtype.kind in "fc" else np.dtype(np.float64))
+    dtype = _analytic_dtype(np.empty(0, array_dtype), g)
     rtol_ = tol_model.default_rtol(method, eps, dtype) if rtol is None else float(rtol)
     rounding = tol_model.rounding_atol(method, eps, diff.S)
     rng = _rng(seed, key)
@@ -295,24 +378,52 @@ def _check_array(diff, key, name, analytic, array_dtype, *, strategy, method, ep
                                  dtype=dtype, refine=refine)
     result = ArrayResult(name=key, shape=shape, dtype=str(np.dtype(array_dtype)), strategy=strategy,
                          method=method, eps=eps, rtol=rtol_, analytic=g, **out)
-    if convergence.affordable(result, method):
-        result.convergence = convergence.measure(diff, name, g, result)  # a few forwards, not counted above
+    return _with_convergence(diff, name, result, method)
+
+
+def _with_convergence(diff, name, result, method):
+    """result, with its convergence order measured when affordable (a few forwards, not counted in it)."""
+    if result.analytic is None:
+        result.convergence = convergence.not_measured(
+            result, method, why="not measured: the analytic gradient's buffer served as the working copy")
+    elif convergence.affordable(result, method):
+        result.convergence = convergence.measure(diff, name, result.analytic, result)
     else:
         result.convergence = convergence.not_measured(result, method)
     return result
 
 
+def _default_method(layer, arrays, strategy, wrt):
+    """Complex step for a complex-safe layer (no cancellation: rtol 2.3e-13), else central differences.
+
+    Except for a directional check of an array of REUSE_ELEMENTS or more: complex step's complex128 working
+    copy is twice the array (peak memory 4x it instead of 2x with central's adopted buffer) and one complex
+    forward costs more than central's two real ones (4x the flops of a real matrix product).
+    """
+    if not getattr(layer, "complex_safe", False):
+        return "central"
+    names = layer.inputs if wrt is None else wrt
+    if strategy == "directional" and any(np.size(arrays[k]) >= REUSE_ELEMENTS for k in names if k in arrays):
+        return "central"
+    return "complex"
+
+
 def check(layer, arrays, *, strategy="exhaustive", method=None, eps=None, rtol=None, atol=None, samples=None,
-          directions=None, seed=0, wrt=None, residuals=None, name=None) -> Report:
+          directions=None, seed=0, wrt=None, residuals=None, name=None, keep_analytic=False) -> Report:
     """Compare layer.backward with numerical derivatives; return a Report (never raises on a mismatch).
 
     arrays: name -> array, every name in layer.inputs and layer.constants; never modified.
     strategy: "exhaustive" | "sampled" (`samples` coordinates per array) | "directional" (`directions`
-    random unit directions per array, failures located by bisection).
-    method: "complex" | "central" | None (complex step when layer.complex_safe, else central).
+    random directions spanning all checked arrays at once; when one fails, `directions` random unit
+    directions per array, failures located by bisection).
+    method: "complex" | "central" | None (complex step when layer.complex_safe, else central; see
+    _default_method for the exception at scale).
     eps: the step (default tolerance.default_eps); rtol/atol: override the error model's tolerances.
     wrt: input names to check (default all); residuals: layer names of a Sequential whose "<name>.delta"
     is checked against numerics of tail(name); seed: seeds G, directions and samples; name: the case name.
+    keep_analytic: directional checks with central differences otherwise hand an analytic gradient of
+    REUSE_ELEMENTS or more elements over as its array's working copy (peak memory 2x an array instead of
+    3x), and its ArrayResult.analytic is None.
     Raises LayerContractError (a ValueError) when the layer or the arrays break the layer contract.
     """
     t0 = time.perf_counter()
@@ -321,7 +432,7 @@ def check(layer, arrays, *, strategy="exhaustive", method=None, eps=None, rtol=N
         raise ValueError(f"strategy must be one of {', '.join(strategies.STRATEGIES)}, got {strategy!r}")
     complex_safe = bool(getattr(layer, "complex_safe", False))
     if method is None:
-        method = "complex" if complex_safe else "central"
+        method = _default_method(layer, arrays, strategy, wrt)
     if method not in tol_model.METHODS:
         raise ValueError(f"method must be one of {', '.join(tol_model.METHODS)}, got {method!r}")
     if method == "complex" and not complex_safe:
@@ -349,7 +460,9 @@ def check(layer, arrays, *, strategy="exhaustive", method=None, eps=None, rtol=N
     if y.dtype.kind == "f":
         G = G.astype(y.dtype)  # float32 output: the same values, float32, for backward and (upcast) numerics
     grads = layer.backward(G, cache)
+    del cache  # the layer's intermediates (an im2col matrix, say) are not needed again
     _validate_grads(layer, arrays, grads)
+    grads = dict(grads)  # our own dict: a gradient the layer keeps (in its returned dict too) stays shared
     G64 = G.astype(np.float64)
     with np.errstate(invalid="ignore", over="ignore"):
         terms = np.abs(G64 * np.real(y).astype(np.float64))
@@ -357,7 +470,18 @@ def check(layer, arrays, *, strategy="exhaustive", method=None, eps=None, rtol=N
 
     results = {}
     diff = Differencer(layer, arrays, G64, method, eps, S)
+    if strategy == "directional" and wrt:
+        joint = _check_joint(diff, grads, arrays, wrt, directions=directions, seed=seed, rtol=rtol, atol=atol,
+                             eps=eps, method=method, rounding=tol_model.rounding_atol(method, eps, S),
+                             keep_analytic=keep_analytic)
+        if joint is not None:
+            results = {k: _with_convergence(diff, k, r, method) for k, r in joint.items()}
+        elif any(grads[k] is None for k in wrt):  # a gradient lent its buffer: compute it again
+            grads = layer.backward(G, layer.forward(**views)[1])
+            forwards += 1
     for k in wrt:
+        if k in results:
+            continue
         results[k] = _check_array(diff, k, k, grads[k], np.asarray(arrays[k]).dtype, strategy=strategy,
                                   method=method, eps=eps, rtol=rtol, atol=atol, samples=samples,
                                   directions=directions, seed=seed, y_shape=y.shape)

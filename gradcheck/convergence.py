@@ -192,12 +192,14 @@ def affordable(result, method: str, steps=VERDICT_STEPS) -> bool:
     return cost <= max(BUDGET_FRACTION * result.seconds, BUDGET_SECONDS)
 
 
-def not_measured(result, method: str, steps=VERDICT_STEPS) -> Convergence:
-    """The verdict's line for a passing array whose measurement would cost more than its check."""
+def not_measured(result, method: str, steps=VERDICT_STEPS, why=None) -> Convergence:
+    """The verdict's line for a passing array whose measurement would cost more than its check (or `why`
+    it was not measured)."""
     n = len(steps) * (1 if method == "complex" else 2)
+    why = why or (f"not measured: passing, and {n} more forwards would cost more than half this array's "
+                  f"check")
     return Convergence(result.name, method, np.asarray(steps, float), np.zeros(0), np.zeros(0), None,
-                       "skipped", f"not measured: passing, and {n} more forwards would cost more than half "
-                                  f"this array's check; gradcheck explain sweeps eps")
+                       "skipped", f"{why}; gradcheck explain sweeps eps")
 
 
 def measure(diff: Differencer, name: str, g, result, steps=VERDICT_STEPS, key=None) -> Convergence:
@@ -246,7 +248,8 @@ def problem(layer, arrays, report, key):
     from gradcheck.residuals import residual_problem
 
     views = {k: read_only(v) for k, v in arrays.items()}
-    y = np.asarray(layer.forward(**views)[0])
+    y, cache = layer.forward(**views)
+    y = np.asarray(y)
     G = np.asarray(np.random.default_rng(int(report.seed)).standard_normal(y.shape))
     if y.dtype.kind == "f":
         G = G.astype(y.dtype)
@@ -255,8 +258,10 @@ def problem(layer, arrays, report, key):
         terms = np.abs(G64 * np.real(y).astype(np.float64))
     S = float(np.sum(terms[np.isfinite(terms)]))
     if key in report.arrays:
-        result = report.arrays[key]
-        return Differencer(layer, arrays, G64, report.method, report.eps, S), key, result.analytic
+        g = report.arrays[key].analytic
+        if g is None:  # lent to the check as a working copy (check's keep_analytic): compute it again
+            g = layer.backward(G, cache)[key]
+        return Differencer(layer, arrays, G64, report.method, report.eps, S), key, g
     result = report.residuals[key]
     tail, tail_arrays, delta = residual_problem(layer, arrays, {key: result.analytic}, key[: -len(".delta")])
     return Differencer(tail, tail_arrays, G64, report.method, report.eps, S), tail.inputs[0], delta

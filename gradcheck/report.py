@@ -101,18 +101,22 @@ class ArrayResult:
     worst: list[Element]
     margin: float
     passed: bool
-    analytic: np.ndarray
+    analytic: np.ndarray | None  # None: lent to the checker as a working copy (check's keep_analytic)
     numeric: np.ndarray | None
     forwards: int
     seconds: float
     located: list[Element] = field(default_factory=list)  # directional: elements found by bisection
     convergence: object | None = None  # gradcheck.convergence.Convergence: the error as eps shrinks
+    joint: tuple[str, ...] = ()  # directional: the arrays the directions spanned together (forwards shared)
 
     def summary(self) -> str:
         unit = "directions" if self.strategy == "directional" else "elements"
+        if len(self.joint) > 1:
+            unit = f"joint directions ({', '.join(self.joint)})"
+        shared = " shared" if len(self.joint) > 1 else ""
         text = (f"{self.name}  {self.shape} {self.dtype}: checked {self.checked} {unit},"
                 f" failed {self.failed}, kinks {len(self.kinks)}, margin {self.margin:.3g},"
-                f" rtol {self.rtol:.2g}, atol {self.atol:.2g}, {self.forwards} forwards")
+                f" rtol {self.rtol:.2g}, atol {self.atol:.2g}, {self.forwards} forwards{shared}")
         if self.strategy == "directional" and self.failed:
             where = ", ".join(index_text(e.array, e.index) for e in self.located if e.failed) or "none"
             text += f"; bisection located {where}"

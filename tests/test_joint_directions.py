@@ -1,0 +1,153 @@
+"""The directional strategy's joint stage: one random direction spanning every checked array at once
+(2 forwards with central differences, 1 with complex step, however many arrays), per-array directions and
+bisection only once it fails, and the analytic gradient's buffer lent as the working copy at scale."""
+
+import sys
+
+import numpy as np
+import pytest
+
+import gradcheck
+from gradcheck import convergence
+from gradcheck.differencing import Differencer
+from layers import FullyConnected
+from tests.planted import AveragedBias, OneWrongWeight
+
+check_module = sys.modules["gradcheck.check"]
+
+
+def fc_arrays(seed=0, N=4, D=30, F=20):
+    rng = np.random.default_rng(seed)
+    return {"x": rng.standard_normal((N, D)), "W": rng.standard_normal((D, F)) * 0.2,
+            "b": rng.standard_normal(F)}
+
+
+@pytest.fixture
+def lend_from_200(monkeypatch):
+    """Gradients of 200 elements or more lend their buffer (W: 600; x: 120 and b: 20 do not)."""
+    monkeypatch.setattr(check_module, "REUSE_ELEMENTS", 200)
+
+
+@pytest.mark.parametrize("method, per_direction", [("central", 2), ("complex", 1)])
+def test_a_passing_joint_direction_spends_its_forwards_once_for_all_arrays(method, per_direction):
+    report = gradcheck.check(FullyConnected(), fc_arrays(), strategy="directional", directions=3,
+                             method=method)
+    assert report.passed
+    assert report.forwards == 1 + 3 * per_direction  # the analytic forward, then the joint directions
+    for r in report.arrays.values():
+        assert r.joint == ("x", "W", "b") and r.checked == 3 and r.failed == 0 and r.numeric is None
+        assert r.worst[0].array == "(x, W, b)" and r.worst[0].index is None
+    assert "checked 3 joint directions (x, W, b)" in str(report)
+    assert f"{3 * per_direction} forwards shared" in str(report)
+
+
+@pytest.mark.parametrize("method", ["central", "complex"])
+def test_the_joint_derivative_is_the_sum_of_each_arrays_own(method):
+    # direction i is, on array k, the i-th direction k's own check draws: the derivatives add up
+    arrays = fc_arrays()
+    joint = gradcheck.check(FullyConnected(), arrays, strategy="directional", directions=2, method=method)
+    alone = {k: gradcheck.check(FullyConnected(), arrays, strategy="directional", directions=2, method=method,
+                                wrt=[k]) for k in arrays}
+    assert len(joint.arrays["x"].worst) == 2 and all(len(alone[k].arrays[k].worst) == 2 for k in arrays)
+    total_a = sum(e.analytic for k in arrays for e in alone[k].arrays[k].worst)
+    total_n = sum(e.numeric for k in arrays for e in alone[k].arrays[k].worst)
+    joint_a = sum(e.analytic for e in joint.arrays["x"].worst)
+    joint_n = sum(e.numeric for e in joint.arrays["x"].worst)
+    assert joint_a == pytest.approx(total_a, rel=1e-12)
+    assert joint_n == pytest.approx(total_n, rel=1e-8)
+
+
+def test_a_failing_joint_direction_falls_back_to_each_array_with_bisection():
+    report = gradcheck.check(OneWrongWeight(index=(12, 3), by=1.0), fc_arrays(), strategy="directional",
+                             method="central")
+    assert not report.passed
+    assert report.arrays["x"].passed and report.arrays["b"].passed
+    W = report.arrays["W"]
+    assert not W.passed and W.joint == ()
+    assert [e.index for e in W.located if e.failed] == [(12, 3)]
+    bias = gradcheck.check(AveragedBias(), fc_arrays(), strategy="directional")
+    assert [k for k, r in bias.arrays.items() if not r.passed] == ["b"]
+
+
+def test_arrays_of_different_precision_are_checked_each_on_its_own():
+    arrays = fc_arrays()
+    arrays["x"] = arrays["x"].astype(np.float32)  # float32 x: a looser rtol than W's and b's
+    report = gradcheck.check(FullyConnected(), arrays, strategy="directional", method="central")
+    assert report.passed
+    assert all(r.joint == () for r in report.arrays.values())
+
+
+def test_differencer_directions_over_several_arrays_is_the_sum_over_each():
+    arrays = fc_arrays()
+    G = np.random.default_rng(1).standard_normal((4, 20))
+    rng = np.random.default_rng(2)
+    u = {k: rng.standard_normal(v.size) / np.sqrt(v.size) for k, v in arrays.items()}
+    g = {k: rng.standard_normal(v.size) for k, v in arrays.items()}
+    for method in ("central", "complex"):
+        d = Differencer(FullyConnected(), arrays, G, method, 1e-6 if method == "central" else 1e-20)
+        a, n, _, _ = d.directions([(k, u[k], g[k], 0, u[k].size) for k in arrays], one_sided=False)
+        each = [d.direction(k, u[k], g[k], one_sided=False) for k in arrays]
+        assert a == pytest.approx(sum(e[0] for e in each), rel=1e-12)
+        assert n == pytest.approx(sum(e[1] for e in each), rel=1e-7)
+        assert d.forwards == (2 if method == "central" else 1) * 4
+        for k, v in d.arrays().items():
+            np.testing.assert_array_equal(np.real(v), arrays[k])
+
+
+def test_an_adopted_buffer_gives_bit_identical_results(lend_from_200):
+    arrays = fc_arrays()
+    before = {k: v.copy() for k, v in arrays.items()}
+    lent = gradcheck.check(FullyConnected(), arrays, strategy="directional", directions=3, method="central")
+    kept = gradcheck.check(FullyConnected(), arrays, strategy="directional", directions=3, method="central",
+                           keep_analytic=True)
+    assert lent.passed and kept.passed
+    assert lent.arrays["W"].analytic is None and kept.arrays["W"].analytic is not None
+    assert lent.arrays["x"].analytic is not None and lent.arrays["b"].analytic is not None
+    for e, f in zip(lent.arrays["W"].worst, kept.arrays["W"].worst, strict=True):
+        assert (e.analytic, e.numeric) == (f.analytic, f.numeric)
+    assert "buffer served as the working copy" in str(lent.arrays["W"].convergence)
+    for k in arrays:
+        np.testing.assert_array_equal(arrays[k], before[k])
+    # the error-vs-eps sweep computes the gradient the report did not keep again
+    sweep = convergence.sweep(FullyConnected(), arrays, lent, "W", steps=[1e-2, 1e-3])
+    assert sweep.verdict == "exact"
+
+
+def test_a_lent_gradient_is_computed_again_when_the_joint_direction_fails(lend_from_200):
+    report = gradcheck.check(OneWrongWeight(index=(12, 3), by=1.0), fc_arrays(), strategy="directional",
+                             method="central")
+    W = report.arrays["W"]
+    assert not W.passed and [e.index for e in W.located if e.failed] == [(12, 3)]
+    right = FullyConnected().backward(np.ones((4, 20)), FullyConnected().forward(**fc_arrays())[1])["W"]
+    assert W.analytic is not None and W.analytic.shape == (30, 20)
+    assert not np.allclose(W.analytic, right)  # the planted error is in the recomputed gradient
+
+
+class KeepsItsGradient(FullyConnected):
+    """A layer that holds on to the gradient it returns: the checker must not write into it."""
+
+    def backward(self, dy, cache):
+        self.last = super().backward(dy, cache)
+        return self.last
+
+
+def test_a_gradient_someone_else_holds_is_never_lent(lend_from_200):
+    layer = KeepsItsGradient()
+    report = gradcheck.check(layer, fc_arrays(), strategy="directional", method="central")
+    assert report.passed and report.arrays["W"].analytic is not None
+    x, W, b = (fc_arrays()[k] for k in ("x", "W", "b"))
+    G = np.random.default_rng(0).standard_normal((4, 20))
+    np.testing.assert_allclose(layer.last["W"], x.T @ G, rtol=1e-12)
+
+
+def test_directional_checks_at_scale_default_to_central_differences(lend_from_200):
+    # complex step would need a complex128 copy (twice the array) and a complex forward
+    arrays = fc_arrays()
+    assert gradcheck.check(FullyConnected(), arrays, strategy="directional").method == "central"
+    small = gradcheck.check(FullyConnected(), arrays, strategy="directional", wrt=["x", "b"])
+    assert small.method == "complex"
+    assert gradcheck.check(FullyConnected(), arrays, strategy="sampled").method == "complex"
+
+
+def test_below_the_threshold_directional_checks_keep_complex_step():
+    assert gradcheck.check(FullyConnected(), fc_arrays(), strategy="directional").method == "complex"
