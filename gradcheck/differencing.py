@@ -22,62 +22,42 @@ bit-identical in y1 and y2, so they contribute exactly 0 instead of their roundi
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
-# OpenBLAS entry points that set / get its thread count, as the numpy and scipy wheels export them
-_SET = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads", "openblas_set_num_threads64_",
-        "openblas_set_num_threads")
-_GET = ("scipy_openblas_get_num_threads64_", "scipy_openblas_get_num_threads", "openblas_get_num_threads64_",
-        "openblas_get_num_threads")
 _blas_lock = threading.Lock()
+_controller: tuple[int, ThreadpoolController] | None = None  # (len(sys.modules) when made, controller)
 
 
-def _openblas_libraries():
-    """(set, get) function pairs of every OpenBLAS loaded in this process (Linux: read /proc/self/maps)."""
-    found, seen = [], set()
-    try:
-        with open("/proc/self/maps") as maps:
-            paths = {line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line}
-    except OSError:
-        return found
-    for path in sorted(paths):
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        set_ = next((getattr(lib, n) for n in _SET if hasattr(lib, n)), None)
-        get_ = next((getattr(lib, n) for n in _GET if hasattr(lib, n)), None)
-        if set_ is not None and get_ is not None and path not in seen:
-            seen.add(path)
-            set_.argtypes, get_.restype = [ctypes.c_int], ctypes.c_int
-            found.append((set_, get_))
-    return found
+def blas_controller() -> ThreadpoolController:
+    """threadpoolctl's view of the BLAS libraries loaded in this process (numpy's and scipy's OpenBLAS),
+    made again when modules were imported since (a new one may have brought its own BLAS)."""
+    global _controller
+    if _controller is None or _controller[0] != len(sys.modules):
+        _controller = (len(sys.modules), ThreadpoolController())
+    return _controller[1]
 
 
 @contextlib.contextmanager
 def blas_threads(n: int):
-    """Run the block with OpenBLAS limited to n threads (restored afterwards; a no-op without OpenBLAS).
+    """Run the block with the BLAS libraries limited to n threads (restored afterwards).
 
     Many small matrix products (one forward per column group) are where OpenBLAS's own threads hurt: on a
     busy 2-core machine each tiny product waits for a second thread that is not scheduled, and a 0.4 ms
     16x800 @ 800x500 product takes 40 ms. The checker parallelises over groups itself instead.
     """
     with _blas_lock:
-        libs = _openblas_libraries()
-        before = [get() for _, get in libs]
-        for set_, _ in libs:
-            set_(int(n))
+        limiter = blas_controller().limit(limits=int(n), user_api="blas")
     try:
         yield
     finally:
         with _blas_lock:
-            for (set_, _), k in zip(libs, before, strict=True):
-                set_(k)
+            limiter.restore_original_limits()
 
 
 def cpu_count() -> int:

@@ -93,10 +93,13 @@ def test_threaded_groups_give_the_same_numerics_as_serial_ones(monkeypatch, meth
 
 
 def test_blas_threads_are_restored_after_the_block():
-    libs = differencing._openblas_libraries()
-    if not libs:
-        pytest.skip("no OpenBLAS loaded")
-    before = [get() for _, get in libs]
+    blas = [lib for lib in differencing.blas_controller().lib_controllers if lib.user_api == "blas"]
+    if not blas:
+        pytest.skip("no BLAS library loaded")
+    before = [lib.get_num_threads() for lib in blas]
     with differencing.blas_threads(1):
-        assert all(get() == 1 for _, get in libs)
-    assert [get() for _, get in libs] == before
+        assert all(lib.get_num_threads() == 1 for lib in blas)
+        with differencing.blas_threads(1):
+            pass
+        assert all(lib.get_num_threads() == 1 for lib in blas)  # a nested block restores the outer's limit
+    assert [lib.get_num_threads() for lib in blas] == before
