@@ -13,7 +13,9 @@ Optional members the checker uses when present:
     layer.structure(name, shapes) -> per-axis map of which output slice each coordinate of `name` can
                                    touch (plain data; gradcheck.structure groups perturbations with it)
 
-Layers are stateless: hyper-parameters are fixed at construction, nothing is kept between calls.
+Layers are stateless: hyper-parameters are fixed at construction, nothing is kept between calls, and
+forward is a function of its arrays (the checker calls it from several threads at once, and confirms
+after any failure or kink that a second call at the same point gives the same output).
 Arrays are batch-first and channels-first, float64 unless the caller passes another dtype; a forward
 keeps the dtype it is given (float32 stays float32, complex stays complex).
 """

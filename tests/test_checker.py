@@ -315,6 +315,42 @@ def test_contract_violations_are_value_errors_not_mismatches(layer, message):
     assert not isinstance(info.value, AssertionError)
 
 
+class Dropout:
+    """y = x * mask with a fresh random mask per call: forward is not a function of x."""
+
+    inputs = ("x",)
+
+    def __init__(self):
+        self.rng = np.random.default_rng(0)
+
+    def forward(self, x):
+        mask = self.rng.random(x.shape) < 0.5
+        return x * mask, mask
+
+    def backward(self, dy, mask):
+        return {"x": dy * mask}
+
+
+class CountsCalls(FullyConnected):
+    """Keeps state between calls: each forward adds its call count."""
+
+    calls = 0
+
+    def forward(self, x, W, b):
+        self.calls += 1
+        y, cache = super().forward(x, W, b)
+        return y + self.calls, cache
+
+
+@pytest.mark.parametrize("layer", [Dropout(), CountsCalls()], ids=["dropout", "stateful"])
+@pytest.mark.parametrize("strategy", ["exhaustive", "directional"])
+def test_a_forward_that_is_not_a_function_of_its_arrays_is_a_contract_error(layer, strategy):
+    arrays = {"x": fc_arrays()["x"]} if isinstance(layer, Dropout) else fc_arrays()
+    with pytest.raises(LayerContractError, match=r"forward is not a function of its arrays: two calls with "
+                                                 r"the same arrays differ \(by up to"):
+        gradcheck.check(layer, arrays, strategy=strategy, method="central")
+
+
 def test_missing_or_unexpected_arrays_are_named():
     arrays = fc_arrays()
     del arrays["b"]
