@@ -459,6 +459,9 @@ def check(layer, arrays, *, strategy="exhaustive", method=None, eps=None, rtol=N
         raise ValueError(f"eps must be positive, got {eps!r}")
     samples = strategies.DEFAULT_SAMPLES if samples is None else int(samples)
     directions = strategies.DEFAULT_DIRECTIONS if directions is None else int(directions)
+    for option, value in (("samples", samples), ("directions", directions)):
+        if value < 1:  # zero would check nothing and pass
+            raise ValueError(f"{option} must be at least 1, got {value}")
     _validate_arrays(layer, arrays)
     wrt = list(layer.inputs) if wrt is None else list(wrt)
     unknown = [k for k in wrt if k not in layer.inputs]

@@ -351,6 +351,12 @@ def test_a_forward_that_is_not_a_function_of_its_arrays_is_a_contract_error(laye
         gradcheck.check(layer, arrays, strategy=strategy, method="central")
 
 
+@pytest.mark.parametrize("option", ["samples", "directions"])
+def test_zero_samples_or_directions_is_an_error_not_an_empty_pass(option):
+    with pytest.raises(ValueError, match=f"{option} must be at least 1, got 0"):
+        gradcheck.check(FullyConnected(), fc_arrays(), **{option: 0})
+
+
 def test_missing_or_unexpected_arrays_are_named():
     arrays = fc_arrays()
     del arrays["b"]
