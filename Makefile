@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 BASE   := $(VENV)/.installed-base
 FULL   := $(VENV)/.installed-full
 
-.PHONY: run test sweep bench bench-peers lint docs clean
+.PHONY: run test sweep bench bench-compare bench-peers lint docs clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,12 @@ sweep: $(FULL)
 
 bench: $(FULL)
 	$(PY) -m pytest benchmarks --benchmark-only --benchmark-group-by=group --benchmark-autosave
+
+# The same, compared with the last saved `make bench` run: fails when a benchmark's best time (min, the
+# statistic least moved by a busy machine) is 30% slower. Nothing is saved, so the baseline stays put.
+bench-compare: $(FULL)
+	$(PY) -m pytest benchmarks --benchmark-only --benchmark-group-by=group --benchmark-compare \
+		--benchmark-compare-fail=min:30%
 
 # Ours against torch.autograd.gradcheck, a one-coordinate-per-forward NumPy loop and torch's forward+backward
 # (each measurement in its own process; the 100M-weight target 3 included): a markdown table on stdout

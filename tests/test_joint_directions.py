@@ -151,3 +151,16 @@ def test_directional_checks_at_scale_default_to_central_differences(lend_from_20
 
 def test_below_the_threshold_directional_checks_keep_complex_step():
     assert gradcheck.check(FullyConnected(), fc_arrays(), strategy="directional").method == "complex"
+
+
+def test_a_wrong_bias_beside_a_6m_weight_matrix_is_caught_and_located():
+    # each array's part of the joint direction has unit norm, so 20 biases are not drowned by 6M weights
+    rng = np.random.default_rng(0)
+    arrays = {"x": rng.standard_normal((4, 3000)), "W": rng.standard_normal((3000, 2000)) * 0.02,
+              "b": rng.standard_normal(2000)}
+    right = gradcheck.check(FullyConnected(), arrays, strategy="directional", directions=1)
+    assert right.passed and right.method == "central" and right.arrays["W"].analytic is None
+    assert right.forwards == 3
+    report = gradcheck.check(AveragedBias(), arrays, strategy="directional", directions=1)
+    assert [k for k, r in report.arrays.items() if not r.passed] == ["b"]
+    assert len([e for e in report.arrays["b"].located if e.failed]) == 10  # MAX_LOCATED: all of b is wrong
