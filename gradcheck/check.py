@@ -178,11 +178,15 @@ def _check_coordinates(diff, key, name, g, shape, *, strategy, samples, rng, y_s
                                                rounding=rounding, cleared=cleared)
     kinks, worst, margin = _elements(key, shape, coords, analytic, central, left, right, codes, error,
                                      tolerance)
-    numeric = np.full(shape, np.nan)
-    numeric.reshape(-1)[coords] = central
+    numeric, sampled = None, None
+    if strategy == "exhaustive" or coords.size == 0 or int(np.prod(shape)) <= DENSE_NUMERIC:
+        numeric = np.full(shape, np.nan)
+        numeric.reshape(-1)[coords] = central
+    else:  # a few samples of a huge array: not an array-sized NaN (0.8 GB and its page faults at 100M)
+        sampled = (coords, central)
     failed = int(np.count_nonzero((codes == 1) | (codes == 3)))
     return dict(checked=int(coords.size), failed=failed, kinks=kinks, worst=worst, margin=margin,
-                passed=failed == 0, numeric=numeric, forwards=diff.forwards - f0,
+                passed=failed == 0, numeric=numeric, sampled=sampled, forwards=diff.forwards - f0,
                 seconds=time.perf_counter() - t0, atol=atol)
 
 
@@ -282,16 +286,24 @@ def _check_directions(diff, key, name, g, shape, *, directions, rng, rtol, atol,
                 seconds=time.perf_counter() - t0, atol=max(atols) if atols else 0.0, located=located)
 
 
+DENSE_NUMERIC = 1 << 22  # sampled: above this many elements the report keeps (coords, values), not an array
 REUSE_ELEMENTS = 1 << 22  # directional, central: an analytic gradient this large lends its buffer to the
 # working copy (4M float64 = 32 MB; at 100M weights it saves 0.8 GB of the peak and its page faults)
 
 
 def _own_buffer(grads, k) -> bool:
-    """grads[k] is a float64, C-contiguous, writable array that owns its memory and that nothing but the
-    grads dict refers to (a layer that keeps or shares its gradient keeps it intact)."""
+    """grads[k] is a float64, C-contiguous, writable array whose memory nothing but the grads dict reaches
+    (a layer that keeps or shares its gradient keeps it intact): it owns its memory, or it is a reshape of
+    a whole array that nothing else holds (Conv2D's dk, its matrix product reshaped)."""
     g = grads[k]
-    return (type(g) is np.ndarray and g.dtype == np.float64 and g.flags.c_contiguous and g.flags.writeable
-            and g.flags.owndata and sys.getrefcount(g) <= 3)  # grads' entry, g, getrefcount's argument
+    if not (type(g) is np.ndarray and g.dtype == np.float64 and g.flags.c_contiguous and g.flags.writeable
+            and sys.getrefcount(g) <= 3):  # grads' entry, g, getrefcount's argument
+        return False
+    base = g.base
+    if base is None:
+        return g.flags.owndata
+    return (type(base) is np.ndarray and base.base is None and base.flags.owndata and base.nbytes == g.nbytes
+            and sys.getrefcount(base) <= 3)  # g's base, this name, getrefcount's argument
 
 
 def _check_joint(diff, grads, arrays, names, *, directions, seed, rtol, atol, eps, method, rounding,

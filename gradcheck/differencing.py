@@ -171,6 +171,15 @@ class Differencer:
         self._pristine[name] = read_only(v)
         self._dirty[name] = (0, buffer.size)
 
+    def scratch(self, name):
+        """The working copy of `name` at the base point, writable and shaped, for a caller that puts back
+        every element it changes before anything else runs (structure probes: no copy of their own); None
+        for complex step, whose working copy is complex128."""
+        if self.method != "central":
+            return None
+        w, _ = self._flat(name)
+        return w.reshape(np.shape(self._pristine[name]))
+
     def fork(self) -> Differencer:
         """A Differencer for another thread: the same layer, G and base point, its own working copies."""
         self._restore()

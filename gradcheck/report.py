@@ -84,6 +84,9 @@ class ArrayResult:
 
     checked: coordinates compared, or directions for the directional strategy (then numeric is None and
     the wrong elements that bisection located are listed in worst with their indices).
+    numeric: the numeric derivative per element (NaN where not checked); None for the directional strategy
+    and for a sampled array of over check.DENSE_NUMERIC elements, whose `sampled` is then (flat
+    coordinates, numeric values).
     failed: mismatching or non-finite checks, in the unit of `checked`.
     """
 
@@ -108,6 +111,7 @@ class ArrayResult:
     located: list[Element] = field(default_factory=list)  # directional: elements found by bisection
     convergence: object | None = None  # gradcheck.convergence.Convergence: the error as eps shrinks
     joint: tuple[str, ...] = ()  # directional: the arrays the directions spanned together (forwards shared)
+    sampled: tuple[np.ndarray, np.ndarray] | None = None  # see numeric
 
     def summary(self) -> str:
         unit = "directions" if self.strategy == "directional" else "elements"

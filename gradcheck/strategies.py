@@ -60,8 +60,9 @@ def _counted(layer, differencer):
 def exhaustive(differencer, name, shape, y_shape, rng):
     """Every coordinate of arrays[name]. Returns (coords, central, left, right); left/right may be None."""
     size = int(np.prod(shape, dtype=np.int64))
+    scratch = differencer.scratch(name)
     plan = structure.groups(_counted(differencer.layer, differencer), name, differencer.arrays(),
-                            y_shape, rng)
+                            y_shape, rng, scratch=scratch)
     if plan is None:
         plan, total = ((np.array([j], dtype=np.int64), None) for j in range(size)), size
     else:
@@ -78,8 +79,9 @@ def sampled(differencer, name, shape, samples, rng):
     coords = np.sort(rng.choice(size, size=min(int(samples), size), replace=False)).astype(np.int64)
     packed = None
     if coords.size > 1:
+        scratch = differencer.scratch(name)
         packed = structure.pack(_counted(differencer.layer, differencer), name, differencer.arrays(),
-                                differencer.G.shape, coords, rng)
+                                differencer.G.shape, coords, rng, scratch=scratch)
     if packed is None:
         return _run(differencer, name, ((np.array([j], dtype=np.int64), None) for j in coords), coords.size)
     result = _run(differencer, name, ((g.coords, g.labels) for g in packed), len(packed))

@@ -166,19 +166,26 @@ def _position_in_group(axes, index) -> int:
     return pos
 
 
-def _probe(layer, name, arrays, y_shape, axes, rng, probes) -> None:
-    """Perturb single random coordinates; the output must not move outside the declared footprint."""
+def _probe(layer, name, arrays, y_shape, axes, rng, probes, scratch=None) -> None:
+    """Perturb single random coordinates; the output must not move outside the declared footprint.
+
+    scratch: a writable array equal to arrays[name] (may be its memory) to perturb in place, each element
+    put back at once; else one copy is made for all probes (at 100M weights a copy is 0.8 GB and its page
+    faults: the checker lends its working copy)."""
     x = arrays[name]
     shape = x.shape
     y0 = np.asarray(layer.forward(**arrays)[0])
-    xp = np.array(x, copy=True)  # one copy for all probes (at 100M weights each copy is 0.8 GB)
+    xp = np.array(x, copy=True) if scratch is None else scratch
     for p in range(probes):
         flat = int(rng.integers(x.size))
         index = np.unravel_index(flat, shape)
-        h = (1.0 + abs(xp.flat[flat])) * rng.choice([-1.0, 1.0])
-        xp.flat[flat] = xp.flat[flat] + h
-        y1 = np.asarray(layer.forward(**{**arrays, name: xp})[0])
-        xp.flat[flat] = x.flat[flat]
+        old = xp.flat[flat]
+        h = (1.0 + abs(old)) * rng.choice([-1.0, 1.0])
+        xp.flat[flat] = old + h
+        try:
+            y1 = np.asarray(layer.forward(**{**arrays, name: xp})[0])
+        finally:
+            xp.flat[flat] = old
         if y1.shape != tuple(y_shape):
             raise StructureMismatch(
                 f"{type(layer).__name__}: output shape {y1.shape} under probe {p} of {name}, "
@@ -201,9 +208,9 @@ def _probe(layer, name, arrays, y_shape, axes, rng, probes) -> None:
                 f"{diff[o]:.3g}, outside the declared footprint ({int(leak.sum())} elements leaked)")
 
 
-def _declared(layer, name, arrays, y_shape, rng, probes):
+def _declared(layer, name, arrays, y_shape, rng, probes, scratch=None):
     """(axes, shape, y_shape) of the layer's declaration for ``arrays[name]``, checked by ``probes`` random
-    single-coordinate perturbations; None when the layer declares nothing for it."""
+    single-coordinate perturbations (in `scratch`, see _probe); None when the layer declares nothing."""
     declare = getattr(layer, "structure", None)
     entries = None if declare is None else declare(name, {k: np.shape(v) for k, v in arrays.items()})
     if entries is None:
@@ -211,18 +218,18 @@ def _declared(layer, name, arrays, y_shape, rng, probes):
     shape, y_shape = tuple(np.shape(arrays[name])), tuple(int(n) for n in y_shape)
     axes = _parse(layer, name, shape, y_shape, entries)
     if probes and np.size(arrays[name]):
-        _probe(layer, name, arrays, y_shape, axes, rng, probes)
+        _probe(layer, name, arrays, y_shape, axes, rng, probes, scratch)
     return axes, shape, y_shape
 
 
-def groups(layer, name, arrays, y_shape, rng, *, probes=PROBES) -> Iterator[Group] | None:
+def groups(layer, name, arrays, y_shape, rng, *, probes=PROBES, scratch=None) -> Iterator[Group] | None:
     """Column groups for ``arrays[name]``, or None when the layer declares no structure for it.
 
     Validates the declaration and checks it with ``probes`` random single-coordinate perturbations
     (1 + probes forwards) before returning; the groups themselves are produced lazily, one per colour.
     Raises StructureMismatch naming the layer, input and probe when the forward contradicts it.
     """
-    declared = _declared(layer, name, arrays, y_shape, rng, probes)
+    declared = _declared(layer, name, arrays, y_shape, rng, probes, scratch)
     if declared is None:
         return None
     axes, shape, y_shape = declared
@@ -236,14 +243,14 @@ def count(layer, name, arrays, y_shape) -> int | None:
     return None if declared is None else int(np.prod([axis.colours for axis in declared[0]]))
 
 
-def pack(layer, name, arrays, y_shape, coords, rng, *, probes=PROBES) -> list[Group] | None:
+def pack(layer, name, arrays, y_shape, coords, rng, *, probes=PROBES, scratch=None) -> list[Group] | None:
     """Groups for an arbitrary set of flat coordinates (the sampled strategy), or None without structure.
 
     Each coordinate's footprint is the set of outputs its own colour group gives it; coordinates are packed
     first-fit into groups whose footprints stay disjoint, so k sampled weights of different output units
     cost one forward (two for central) instead of k. The declaration is probed as for ``groups``.
     """
-    declared = _declared(layer, name, arrays, y_shape, rng, probes)
+    declared = _declared(layer, name, arrays, y_shape, rng, probes, scratch)
     if declared is None:
         return None
     axes, shape, y_shape = declared

@@ -1,13 +1,15 @@
 """gradcheck.check / assert_gradients: checked quantity, strategies, tolerances, reports, errors, safety."""
 
+import sys
+
 import numpy as np
 import pytest
 
 import gradcheck
-from gradcheck import GradientMismatch, LayerContractError, tolerance
+from gradcheck import GradientMismatch, LayerContractError, explain, tolerance
 from gradcheck.differencing import Differencer
 from layers import FullyConnected, ReLU, Sequential, Sigmoid
-from tests.planted import AveragedBias
+from tests.planted import AveragedBias, OneWrongWeight
 
 
 def fc_arrays(seed=0, N=4, D=6, F=3, dtype=np.float64):
@@ -103,6 +105,20 @@ def test_sampled_checks_n_seeded_coordinates_and_leaves_the_rest_nan():
     assert not np.array_equal(np.isnan(a.numeric), np.isnan(c.numeric))
     # more samples than coordinates: every coordinate once
     assert gradcheck.check(FullyConnected(), arrays, strategy="sampled", samples=99).arrays["b"].checked == 4
+
+
+def test_samples_of_a_huge_array_are_kept_as_coordinates_and_values_not_a_nan_array(monkeypatch):
+    monkeypatch.setattr(sys.modules["gradcheck.check"], "DENSE_NUMERIC", 20)  # W (28) is "huge", b (4) not
+    arrays = fc_arrays(N=5, D=7, F=4)
+    dense = gradcheck.check(FullyConnected(), arrays, seed=3).arrays["W"].numeric.reshape(-1)
+    report = gradcheck.check(FullyConnected(), arrays, strategy="sampled", samples=5, seed=3)
+    W, b = report.arrays["W"], report.arrays["b"]
+    assert W.numeric is None and b.numeric is not None and b.sampled is None
+    coords, values = W.sampled
+    assert coords.size == 5 and np.all(np.diff(coords) > 0)
+    np.testing.assert_allclose(values, dense[coords], rtol=1e-12)
+    wrong = gradcheck.check(OneWrongWeight(index=(3, 1), by=1.0), arrays, strategy="sampled", samples=28)
+    assert explain.diagnose(wrong.arrays["W"]) == ["W: 1 of 28 sampled coordinates wrong: W[3, 1]"]
 
 
 def test_sample_choice_of_an_array_does_not_depend_on_what_else_is_checked():

@@ -140,6 +140,36 @@ def test_a_gradient_someone_else_holds_is_never_lent(lend_from_200):
     np.testing.assert_allclose(layer.last["W"], x.T @ G, rtol=1e-12)
 
 
+class ReshapedGradient(FullyConnected):
+    """dW as a reshape of a flat array nothing else holds (as Conv2D's dk is): it may be lent."""
+
+    def backward(self, dy, cache):
+        g = super().backward(dy, cache)
+        g["W"] = g["W"].reshape(-1).copy().reshape(g["W"].shape)
+        return g
+
+
+class KeepsTheBase(FullyConnected):
+    """dW as a reshape of a flat array the layer keeps: it must not be lent."""
+
+    def backward(self, dy, cache):
+        g = super().backward(dy, cache)
+        self.flat = g["W"].reshape(-1).copy()
+        g["W"] = self.flat.reshape(g["W"].shape)
+        return g
+
+
+def test_a_reshape_is_lent_only_when_nothing_else_holds_its_base(lend_from_200):
+    reshaped = gradcheck.check(ReshapedGradient(), fc_arrays(), strategy="directional", method="central")
+    assert reshaped.passed and reshaped.arrays["W"].analytic is None
+    layer = KeepsTheBase()
+    kept = gradcheck.check(layer, fc_arrays(), strategy="directional", method="central")
+    assert kept.passed and kept.arrays["W"].analytic is not None
+    x = fc_arrays()["x"]
+    G = np.random.default_rng(0).standard_normal((4, 20))
+    np.testing.assert_allclose(layer.flat.reshape(30, 20), x.T @ G, rtol=1e-12)
+
+
 def test_directional_checks_at_scale_default_to_central_differences(lend_from_200):
     # complex step would need a complex128 copy (twice the array) and a complex forward
     arrays = fc_arrays()

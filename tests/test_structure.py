@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
+import gradcheck
 import layers
 from gradcheck import structure
 from gradcheck.structure import StructureMismatch
@@ -234,6 +235,34 @@ def test_wrong_declaration_is_caught_by_the_probe():
         structure.groups(WrongFC(), "x", arrays, (4, 6), rng)
     # the right parts of the same declaration pass
     assert len(list(structure.groups(WrongFC(), "W", arrays, (4, 6), rng))) == 6
+
+
+@pytest.mark.parametrize("strategy", ["exhaustive", "sampled"])
+@pytest.mark.parametrize("method", ["central", "complex"])
+def test_the_checker_probes_in_its_working_copy_and_still_catches_a_wrong_declaration(strategy, method):
+    class WrongFC(FullyConnected):
+        def structure(self, name, shapes):  # claims x[n, d] touches only y[n, d]: false
+            return (0, 1) if name == "x" else super().structure(name, shapes)
+
+    rng = np.random.default_rng(9)
+    arrays = fc_arrays(rng, 4, 6, 6)
+    before = {k: v.copy() for k, v in arrays.items()}
+    with pytest.raises(StructureMismatch, match=r"WrongFC: .*input 'x' is wrong"):
+        gradcheck.check(WrongFC(), arrays, strategy=strategy, method=method, samples=8)
+    report = gradcheck.check(FullyConnected(), arrays, strategy=strategy, method=method, samples=8)
+    assert report.passed
+    for k in arrays:
+        np.testing.assert_array_equal(arrays[k], before[k])
+
+
+def test_a_probe_in_a_lent_scratch_array_puts_every_element_back():
+    rng = np.random.default_rng(9)
+    arrays = fc_arrays(rng, 4, 6, 6)
+    scratch = arrays["W"].copy()
+    view = {**arrays, "W": scratch}  # the scratch is the array the layer sees (the checker's working copy)
+    plan = structure.groups(FullyConnected(), "W", view, (4, 6), rng, probes=5, scratch=scratch)
+    assert len(list(plan)) == 6
+    np.testing.assert_array_equal(scratch, arrays["W"])
 
 
 def test_too_narrow_conv_window_is_caught():
