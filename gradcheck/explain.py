@@ -140,14 +140,15 @@ def figures(report, layer, arrays, margin: float = 0.5, sweep: bool = True) -> l
     case = _slug(report.case or "case")
     out, curves = [], []
     for r in pictures.pictured(report, margin):
-        ps = pictures.panels(r)
-        lay = ps[0].layout
-        state = "FAIL" if not r.passed else f"margin {r.margin:.2g}"
-        fig = pictures.heatmap_figure(ps, f"{r.name} {r.shape} ({state}): {lay.description}")
-        out.append(Figure(f"{case}-{_slug(r.name)}-maps.png",
-                          f"{r.name} {r.shape}: {lay.description}; red marks: worst elements",
-                          pictures.png(fig), ps))
-        if sweep:
+        if r.analytic is not None:  # None: lent to the check as its working copy (check's keep_analytic)
+            ps = pictures.panels(r)
+            lay = ps[0].layout
+            state = "FAIL" if not r.passed else f"margin {r.margin:.2g}"
+            fig = pictures.heatmap_figure(ps, f"{r.name} {r.shape} ({state}): {lay.description}")
+            out.append(Figure(f"{case}-{_slug(r.name)}-maps.png",
+                              f"{r.name} {r.shape}: {lay.description}; red marks: worst elements",
+                              pictures.png(fig), ps))
+        if sweep:  # convergence.sweep computes a lent gradient again
             curves.append((r.name, convergence.sweep(layer, arrays, report, r.name)))
     if curves:
         fig = pictures.sweep_figure(curves, report.eps, f"{report.case}: error vs step ({report.method})")

@@ -315,6 +315,5 @@ def needs_pictures(report, margin: float = 0.5) -> bool:
 
 
 def pictured(report, margin: float = 0.5):
-    """The ArrayResults of a report worth drawing: failing ones, and those whose margin is above `margin`
-    (not those whose analytic gradient the check did not keep: see check's keep_analytic)."""
-    return [r for r in report.results() if (not r.passed or r.margin > margin) and r.analytic is not None]
+    """The ArrayResults of a report worth drawing: failing ones, and those whose margin is above `margin`."""
+    return [r for r in report.results() if not r.passed or r.margin > margin]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import gradcheck
-from gradcheck import convergence, pictures
+from gradcheck import convergence, explain
 from gradcheck.differencing import Differencer
 from layers import FullyConnected
 from tests.planted import AveragedBias, OneWrongWeight
@@ -106,7 +106,8 @@ def test_an_adopted_buffer_gives_bit_identical_results(lend_from_200):
     for e, f in zip(lent.arrays["W"].worst, kept.arrays["W"].worst, strict=True):
         assert (e.analytic, e.numeric) == (f.analytic, f.numeric)
     assert "buffer served as the working copy" in str(lent.arrays["W"].convergence)
-    assert [r.name for r in pictures.pictured(lent, margin=-1)] == ["x", "b"]  # no picture of a lent array
+    maps = explain.figures(lent, FullyConnected(), arrays, margin=-1, sweep=False)
+    assert [f.filename for f in maps] == ["case-x-maps.png", "case-b-maps.png"]  # no heat map of a lent array
     for k in arrays:
         np.testing.assert_array_equal(arrays[k], before[k])
     # the error-vs-eps sweep computes the gradient the report did not keep again

@@ -12,6 +12,7 @@ import gradcheck
 from gradcheck import differencing, strategies
 from gradcheck.differencing import Differencer
 from layers import Conv2D, FullyConnected
+from tests.planted import OneWrongWeight
 
 
 def test_a_chunked_direction_gives_the_same_values_for_any_slice():
@@ -51,16 +52,11 @@ def test_a_direction_through_the_chunked_path_matches_the_materialised_one():
 
 
 def test_one_wrong_weight_of_1_1m_is_located_by_bisection_over_a_generated_direction():
-    class OneWrong(FullyConnected):
-        def backward(self, dy, cache):
-            grads = super().backward(dy, cache)
-            grads["W"][777, 321] += 1.0
-            return grads
-
     rng = np.random.default_rng(0)
     arrays = {"x": rng.standard_normal((2, 1100)), "W": rng.standard_normal((1100, 1000)) / 33,
               "b": rng.standard_normal(1000)}
-    W = gradcheck.check(OneWrong(), arrays, strategy="directional", wrt=["W"], directions=1).arrays["W"]
+    layer = OneWrongWeight(index=(777, 321), by=1.0)
+    W = gradcheck.check(layer, arrays, strategy="directional", wrt=["W"], directions=1).arrays["W"]
     assert not W.passed and [e.index for e in W.located if e.failed] == [(777, 321)]
 
 
