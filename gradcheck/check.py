@@ -83,10 +83,10 @@ def _coarsest(*dtypes):
     return max(dtypes, key=tol_model.unit_roundoff)
 
 
-def _analytic_dtype(array, g):
+def _analytic_dtype(array_dtype, g):
     """The precision of the analytic side: the coarser of the array's dtype and its gradient's."""
     g = np.asarray(g)
-    return _coarsest(np.asarray(array).dtype, g.dtype if g.dtype.kind in "fc" else np.dtype(np.float64))
+    return _coarsest(np.dtype(array_dtype), g.dtype if g.dtype.kind in "fc" else np.dtype(np.float64))
 
 
 def _elements(key, shape, coords, analytic, numeric, left, right, codes, error, tolerance):
@@ -322,8 +322,9 @@ def _check_joint(diff, grads, arrays, names, *, directions, seed, rtol, atol, ep
     """
     t0, f0 = time.perf_counter(), diff.forwards
     sizes = {k: int(np.size(grads[k])) for k in names}
-    rtols = {k: tol_model.default_rtol(method, eps, _analytic_dtype(arrays[k], grads[k])) if rtol is None
-             else float(rtol) for k in names}
+    dtypes = {k: _analytic_dtype(np.asarray(arrays[k]).dtype, grads[k]) for k in names}
+    rtols = {k: float(rtol) if rtol is not None else tol_model.default_rtol(method, eps, d)
+             for k, d in dtypes.items()}
     if len(set(rtols.values())) != 1 or min(sizes.values()) == 0:
         return None  # mixed precisions (one rtol cannot serve all) or an empty array: per array
     rtol_ = rtols[names[0]]
@@ -375,7 +376,7 @@ def _check_array(diff, key, name, analytic, array_dtype, *, strategy, method, ep
     """Check one array (an input of diff.layer, or a tail's "x" for a residual) and build its ArrayResult."""
     g = np.asarray(analytic)
     shape = tuple(g.shape)
-    dtype = _analytic_dtype(np.empty(0, array_dtype), g)
+    dtype = _analytic_dtype(array_dtype, g)
     rtol_ = tol_model.default_rtol(method, eps, dtype) if rtol is None else float(rtol)
     rounding = tol_model.rounding_atol(method, eps, diff.S)
     rng = _rng(seed, key)
