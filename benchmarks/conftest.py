@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gradcheck.cases import CaseError, load_paths
+from gradcheck.catalogue.case import load_paths
+from gradcheck.errors import CaseError
 
 CATALOGUE = Path(__file__).resolve().parent.parent / "cases"
 HUGE = 5_000_000  # elements: the 7x7x512 -> 4096 kernels (102.8M) and the 4096 x 4096 1x1 kernels (16.8M)

@@ -19,8 +19,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import gradcheck  # noqa: E402
-from gradcheck import convergence, pictures, tolerance  # noqa: E402
+from gradcheck.engine import tolerance  # noqa: E402
+from gradcheck.output import pictures  # noqa: E402
 from layers import Sigmoid  # noqa: E402
+from tests import sweeps  # noqa: E402
 from tests.planted import (  # noqa: E402
     KernelNotRotated,
     OneWrongWeight,
@@ -62,7 +64,7 @@ def main(out: Path) -> list[Path]:
                                  ("right, complex step", Sigmoid(), "complex"),
                                  ("wrong (f, not f(1-f)), central", SigmoidWithoutOneMinusF(), "central")):
         report = gradcheck.check(layer, x, method=method)
-        curves.append((label, convergence.sweep(layer, x, report, "x")))
+        curves.append((label, sweeps.sweep(layer, x, report, "x")))
     written["error_vs_eps.png"] = pictures.png(pictures.sweep_figure(
         curves, tolerance.default_eps("central"), "sigmoid: |analytic - numeric| vs step"))
     paths = []

@@ -2,7 +2,8 @@
 
 Exit status: 0 when every case passes, 1 on any failure, 2 on a malformed case (after reporting it).
 
-Thin front end: loading, running and the report's JSON form live in gradcheck.cases.
+Thin front end: loading and running live in gradcheck.catalogue, the table's cells and the pages in
+gradcheck.output.
 Without a terminal (CI logs) progress is one plain line per case and the table is drawn wide, uncoloured.
 """
 
@@ -18,7 +19,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from gradcheck.cases import COLUMNS, case_files, exit_code, run_paths
+from gradcheck.catalogue.case import case_files
+from gradcheck.catalogue.runner import exit_code, run_paths
+from gradcheck.output.table import COLUMNS, cells
+from gradcheck.results import NEAR_MISS
 
 NARROW = 120  # terminal columns below which the table leaves out the arrays column
 STYLE = {"pass": "green", "fail": "bold red", "error": "bold red", "malformed": "bold yellow"}
@@ -48,14 +52,23 @@ def run(paths: tuple[str, ...], json_file: str | None, seed: int | None, report_
         out.print(f"gradcheck: no case files (*.yaml, *.yml) under {', '.join(paths)}")
         sys.exit(2)
 
-    outcomes = []
+    outcomes, sections = [], []
+
+    def checked(case, report) -> None:  # drawn while the case's arrays still exist
+        from gradcheck.output.html import section_of
+
+        section = section_of(report)
+        if section is not None:
+            sections.append(section)
+
     with out.status("loading cases", spinner="dots") if out.is_terminal else nullcontext() as status:
 
         def started(name: str) -> None:
             if status is not None:
                 status.update(f"running {name} ({len(outcomes)} done)")
 
-        for outcome in run_paths(paths, seed=seed, started=started):
+        for outcome in run_paths(paths, seed=seed, started=started, checked=checked if report_dir else None,
+                                 explain=NEAR_MISS if report_dir else None):
             outcomes.append(outcome)
             line = (f"[{len(outcomes)}] {outcome.status.upper():9} {outcome.name}  {outcome.seconds:.2f} s")
             if outcome.status == "malformed":
@@ -75,8 +88,8 @@ def run(paths: tuple[str, ...], json_file: str | None, seed: int | None, report_
     for column in shown:
         table.add_column(column, overflow="fold", **style.get(column, {}))
     for outcome in outcomes:
-        cells = [escape(c) for c, column in zip(outcome.cells, COLUMNS, strict=True) if column in shown]
-        table.add_row(*cells, style=STYLE[outcome.status] if outcome.status != "pass" else None)
+        row = [escape(c) for c, column in zip(cells(outcome), COLUMNS, strict=True) if column in shown]
+        table.add_row(*row, style=STYLE[outcome.status] if outcome.status != "pass" else None)
     out.print(table)
     for outcome in outcomes:
         if outcome.status in ("fail", "error"):
@@ -90,9 +103,9 @@ def run(paths: tuple[str, ...], json_file: str | None, seed: int | None, report_
         with open(json_file, "w", encoding="utf-8") as f:
             json.dump(document, f, indent=2)
     if report_dir:
-        from gradcheck.html_report import write_outcomes
+        from gradcheck.output.html import write_outcomes
 
-        out.print(f"report: {write_outcomes(report_dir, outcomes, seed)}")
+        out.print(f"report: {write_outcomes(report_dir, outcomes, sections)}")
     sys.exit(code)
 
 
@@ -108,8 +121,8 @@ def explain(case: str, paths: tuple[str, ...], out_dir: str, seed: int | None) -
 
     Exit status: 0 when it passes, 1 when it fails, 2 when CASE is not found or malformed.
     """
-    from gradcheck.cases import CaseError
-    from gradcheck.explain import explain_case, find_cases
+    from gradcheck.catalogue.case import find_cases
+    from gradcheck.errors import CaseError
 
     try:
         cases = find_cases(case, paths or ("cases",))
@@ -118,3 +131,22 @@ def explain(case: str, paths: tuple[str, ...], out_dir: str, seed: int | None) -
         click.echo(f"gradcheck explain: {exc}", err=True)
         sys.exit(2)
     sys.exit(0 if all(passed) else 1)
+
+
+def explain_case(case, out_dir, seed=None, echo=print) -> bool:
+    """Run one Case with every array swept and diagnosed, print the verdict and diagnosis, write every
+    array's pictures to out_dir as PNG. Returns whether the case passed."""
+    from pathlib import Path
+
+    from gradcheck.catalogue.runner import run_case
+    from gradcheck.output.explain import explain_text, figures
+
+    report = run_case(case, seed, explain=-1.0)
+    echo(explain_text(report))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    echo("")
+    for f in figures(report, margin=-1.0):
+        (out / f.filename).write_bytes(f.data)
+        echo(f"wrote {out / f.filename}: {f.caption}")
+    return report.passed

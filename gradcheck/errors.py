@@ -1,6 +1,8 @@
-"""Errors the checker raises: a wrong gradient (an assertion) versus a layer that breaks the contract."""
+"""Errors: a wrong gradient (an assertion), a layer that breaks the contract, a malformed case."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 
 class GradientMismatch(AssertionError):
@@ -21,3 +23,13 @@ class GradientMismatch(AssertionError):
 class LayerContractError(ValueError):
     """The layer or the arrays break the layer contract (missing/extra/wrong-shaped gradient, missing
     array, unknown name in wrt): not a wrong gradient, so not a GradientMismatch."""
+
+
+class CaseError(ValueError):
+    """A malformed case. ``str()`` is one line: ``file:line: field: what was expected``."""
+
+    def __init__(self, file: str | Path, line: int | None, field: str | None, message: str):
+        self.file, self.line, self.field, self.message = str(file), line, field, message
+        where = self.file if line is None else f"{self.file}:{line}"
+        text = f"{where}: {field}: {message}" if field else f"{where}: {message}"
+        super().__init__(" ".join(text.split("\n")))

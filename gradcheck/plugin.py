@@ -16,8 +16,7 @@ import _pytest
 import pluggy
 import pytest
 
-import gradcheck
-from gradcheck.cases import CASE_SUFFIXES, Case, CaseError, load_file, run_case
+CASE_SUFFIXES = (".yaml", ".yml")  # gradcheck.catalogue.case's; the heavy parts load on the first case
 
 # A case whose arrays hold more elements than this is marked slow (the 7x7x512 -> 4096 kernel has 102.8M).
 SLOW_ELEMENTS = 5_000_000
@@ -38,7 +37,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: takes more than a few seconds")
     config.addinivalue_line("markers", "gradcheck_case: a YAML gradient-check case")
     if config.getoption("gradcheck_report") and not hasattr(config, "workerinput"):
-        from gradcheck.html_report import clear_parts
+        from gradcheck.output.html import clear_parts
 
         clear_parts(config.getoption("gradcheck_report"))
 
@@ -47,7 +46,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     """The controller (or the only process) assembles the page from every worker's parts."""
     directory = session.config.getoption("gradcheck_report", None)
     if directory and not hasattr(session.config, "workerinput"):
-        from gradcheck.html_report import assemble
+        from gradcheck.output.html import assemble
 
         assemble(directory)
 
@@ -57,12 +56,11 @@ def _report_part(item, report=None, status=None, message=""):
     directory = item.config.getoption("gradcheck_report")
     if not directory:
         return
-    from gradcheck import html_report
+    from gradcheck.output import html as html_report
 
     if report is not None:
         row = html_report.row_of(report, str(item.path))
-        section = html_report.section_of(report, item.case.layer, item.case.arrays(item.config.getoption(
-            "gradcheck_seed")))
+        section = html_report.section_of(report)
     else:
         row = html_report.Row(item.name, status, file=str(item.path))
         section = html_report.error_section(item.name, message)
@@ -89,7 +87,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector):
     return None
 
 
-_HARNESS = tuple(Path(m.__file__).resolve().parent for m in (pluggy, _pytest, gradcheck))
+_HARNESS = (*(Path(m.__file__).resolve().parent for m in (pluggy, _pytest)), Path(__file__).resolve().parent)
 
 
 def _is_harness(path) -> bool:
@@ -108,6 +106,9 @@ class CaseFailed(AssertionError):
 
 class CaseFile(pytest.File):
     def collect(self):
+        from gradcheck.catalogue.case import load_file
+        from gradcheck.errors import CaseError
+
         try:
             cases = load_file(self.path)
         except CaseError as error:
@@ -118,7 +119,7 @@ class CaseFile(pytest.File):
 
 
 class CaseItem(pytest.Item):
-    def __init__(self, *, case: Case, **kwargs):
+    def __init__(self, *, case, **kwargs):
         super().__init__(**kwargs)
         self.case = case
         self.add_marker(pytest.mark.gradcheck_case)
@@ -126,9 +127,14 @@ class CaseItem(pytest.Item):
             self.add_marker(pytest.mark.slow)
 
     def runtest(self) -> None:
+        from gradcheck.catalogue.runner import run_case
+        from gradcheck.errors import CaseError
+        from gradcheck.results import NEAR_MISS
+
         seed = self.config.getoption("gradcheck_seed")
+        explain = NEAR_MISS if self.config.getoption("gradcheck_report") else None
         try:
-            report = run_case(self.case, seed=seed)
+            report = run_case(self.case, seed=seed, explain=explain)
         except Exception as exc:
             _report_part(self, status="malformed" if isinstance(exc, CaseError) else "error",
                          message=f"{type(exc).__name__}: {exc}")
@@ -141,6 +147,8 @@ class CaseItem(pytest.Item):
             raise CaseFailed(report)
 
     def repr_failure(self, excinfo, style=None):
+        from gradcheck.errors import CaseError
+
         if isinstance(excinfo.value, CaseFailed | CaseError):
             return str(excinfo.value)
         # The layer (or its numpy calls) raised: show those frames, not the harness that called them.
@@ -157,7 +165,7 @@ class CaseItem(pytest.Item):
 class MalformedCase(pytest.Item):
     """Stands in for the cases of a file that does not load: fails with the file's one-line CaseError."""
 
-    def __init__(self, *, error: CaseError, **kwargs):
+    def __init__(self, *, error, **kwargs):
         super().__init__(**kwargs)
         self.error = error
 

@@ -1,6 +1,6 @@
 """Reference NumPy layers, each a forward and a hand-derived backward, nothing else.
 
-The layer contract (DESIGN.md), honoured by every class here and by a user's own layer:
+The layer contract (README.md, "The layer contract"), honoured by every class here and by a user's own layer:
 
     layer.inputs                -> ("x", "W", "b")       names of the differentiable arrays
     layer.forward(**arrays)     -> (y, cache)

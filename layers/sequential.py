@@ -1,4 +1,4 @@
-"""A stack of layers obeying the layer contract itself (DESIGN.md: conv -> sigmoid -> subsample -> fc -> E).
+"""A stack of layers obeying the layer contract itself (conv -> sigmoid -> subsample -> fc -> E).
 
 Forward chains the layers, each layer's data input (its ``inputs[0]``) being the previous output::
 

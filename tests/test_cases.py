@@ -10,17 +10,12 @@ import jsonschema
 import numpy as np
 import pytest
 
-from gradcheck import registry
-from gradcheck.cases import (
-    SCHEMA_PATH,
-    CaseError,
-    first_forward,
-    load_file,
-    load_paths,
-    make_array,
-    run_case,
-    schema,
-)
+from gradcheck.catalogue import registry
+from gradcheck.catalogue.arrays import make_array
+from gradcheck.catalogue.case import load_file, load_paths
+from gradcheck.catalogue.runner import first_forward, run_case
+from gradcheck.catalogue.schema import SCHEMA_PATH, schema
+from gradcheck.errors import CaseError
 from layers import FullyConnected
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,13 +1,14 @@
 """gradcheck.check / assert_gradients: checked quantity, strategies, tolerances, reports, errors, safety."""
 
-import sys
+import importlib
 
 import numpy as np
 import pytest
 
 import gradcheck
-from gradcheck import GradientMismatch, LayerContractError, explain, tolerance
-from gradcheck.differencing import Differencer
+from gradcheck import GradientMismatch, LayerContractError
+from gradcheck.engine import diagnosis, tolerance
+from gradcheck.engine.differencing import Differencer
 from layers import FullyConnected, ReLU, Sequential, Sigmoid
 from tests.planted import AveragedBias, OneWrongWeight
 
@@ -51,7 +52,7 @@ def test_central_and_complex_differencer_agree_with_hand_derivative_of_sigmoid()
     G = np.array([[0.5, -2.0, 1.0]])
     f = 1 / (1 + np.exp(-x))
     exact = (G * f * (1 - f)).ravel()
-    for method, eps, rtol in (("complex", 1e-20, 1e-14), ("central", tolerance.CENTRAL_EPS, 1e-9)):
+    for method, eps, rtol in (("complex", 1e-20, 1e-14), ("central", tolerance.default_eps("central"), 1e-9)):
         d = Differencer(Sigmoid(), {"x": x}, G, method, eps)
         central, left, right = d.coordinates("x", np.arange(3), np.arange(3))  # elementwise: one group
         np.testing.assert_allclose(central, exact, rtol=rtol)
@@ -108,7 +109,8 @@ def test_sampled_checks_n_seeded_coordinates_and_leaves_the_rest_nan():
 
 
 def test_samples_of_a_huge_array_are_kept_as_coordinates_and_values_not_a_nan_array(monkeypatch):
-    monkeypatch.setattr(sys.modules["gradcheck.check"], "DENSE_NUMERIC", 20)  # W (28) is "huge", b (4) not
+    coordinates = importlib.import_module("gradcheck.strategies.coordinates")
+    monkeypatch.setattr(coordinates, "DENSE_NUMERIC", 20)  # W (28) is "huge", b (4) not
     arrays = fc_arrays(N=5, D=7, F=4)
     dense = gradcheck.check(FullyConnected(), arrays, seed=3).arrays["W"].numeric.reshape(-1)
     report = gradcheck.check(FullyConnected(), arrays, strategy="sampled", samples=5, seed=3)
@@ -118,7 +120,7 @@ def test_samples_of_a_huge_array_are_kept_as_coordinates_and_values_not_a_nan_ar
     assert coords.size == 5 and np.all(np.diff(coords) > 0)
     np.testing.assert_allclose(values, dense[coords], rtol=1e-12)
     wrong = gradcheck.check(OneWrongWeight(index=(3, 1), by=1.0), arrays, strategy="sampled", samples=28)
-    assert explain.diagnose(wrong.arrays["W"]) == ["W: 1 of 28 sampled coordinates wrong: W[3, 1]"]
+    assert diagnosis.diagnose(wrong.arrays["W"]) == ["W: 1 of 28 sampled coordinates wrong: W[3, 1]"]
 
 
 def test_sample_choice_of_an_array_does_not_depend_on_what_else_is_checked():
@@ -145,12 +147,12 @@ def test_directional_costs_one_forward_per_direction_at_any_size():
 
 def test_default_tolerances_follow_the_error_model():
     u64, u32 = 2.0**-53, 2.0**-24
-    assert tolerance.CENTRAL_EPS == pytest.approx((2 * u64) ** (1 / 3))  # 6.06e-6
+    assert tolerance.default_eps("central") == pytest.approx((2 * u64) ** (1 / 3))  # 6.06e-6
     assert tolerance.default_eps("central") == pytest.approx(6.055e-6, rel=1e-3)
     assert tolerance.default_eps("complex") == 1e-20
     assert tolerance.default_rtol("complex", 1e-20, np.float64) == pytest.approx(2 * 1024 * u64)
-    central = tolerance.default_rtol("central", tolerance.CENTRAL_EPS, np.float64)
-    assert central == pytest.approx(1000 * tolerance.CENTRAL_EPS**2 / 6 + 1024 * u64)
+    central = tolerance.default_rtol("central", tolerance.default_eps("central"), np.float64)
+    assert central == pytest.approx(1000 * tolerance.default_eps("central")**2 / 6 + 1024 * u64)
     assert 1e-9 < central < 1e-8  # central cannot resolve a 1e-9 relative error; complex step can
     assert tolerance.default_rtol("complex", 1e-20, np.float32) == pytest.approx(1024 * (u64 + u32))
     # central rounding floor: ROUNDING_BOUND * u * sum|G y| / eps
@@ -167,7 +169,7 @@ def test_report_records_tolerances_and_overrides_apply():
     rms = np.sqrt(np.mean(G.sum(axis=0) ** 2))
     expected_atol = b.rtol * rms + tolerance.rounding_atol("central", b.eps, np.sum(np.abs(G * y)))
     assert b.atol == pytest.approx(expected_atol)
-    assert b.eps == tolerance.CENTRAL_EPS and b.method == "central"
+    assert b.eps == tolerance.default_eps("central") and b.method == "central"
     custom = gradcheck.check(FullyConnected(), arrays, method="central", eps=1e-4, rtol=1e-3, atol=1e-5)
     assert all((r.eps, r.rtol, r.atol) == (1e-4, 1e-3, 1e-5) for r in custom.arrays.values())
 

@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 
 import gradcheck
-from gradcheck import convergence as cv
-from gradcheck.cases import load_file
+from gradcheck.catalogue.case import load_file
+from gradcheck.engine import convergence as cv
 from layers import FullyConnected, Sigmoid, Tanh
+from tests import sweeps
 from tests.test_planted_bugs import (
     AveragedBias,
     ConvWithoutRot180,
@@ -24,7 +25,7 @@ def x_arrays(seed=1, shape=(3, 4)):
 
 def order_of(layer, arrays, key, method, steps=cv.VERDICT_STEPS, **options):
     report = gradcheck.check(layer, arrays, method=method, **options)
-    return report, cv.sweep(layer, arrays, report, key, steps=steps)
+    return report, sweeps.sweep(layer, arrays, report, key, steps=steps)
 
 
 def subsampling_arrays():
@@ -70,7 +71,7 @@ def test_order_is_about_2_on_the_seed_004_chain_conv_sigmoid_subsampling():
     report = gradcheck.check(case.layer, arrays, **case.options())
     assert report.passed
     for key in ("x", *[k for k in report.arrays if k.endswith(".k")]):
-        c = cv.sweep(case.layer, arrays, report, key, steps=cv.VERDICT_STEPS)
+        c = sweeps.sweep(case.layer, arrays, report, key, steps=cv.VERDICT_STEPS)
         assert c.verdict == "converges" and 1.8 < c.order < 2.2, (key, c)
 
 
@@ -78,7 +79,7 @@ def test_order_is_about_2_on_the_seed_004_chain_conv_sigmoid_subsampling():
 def test_linear_layers_are_exact_at_every_step_not_order_2(method):
     report = gradcheck.check(FullyConnected(), fc_arrays(), method=method)
     for key in ("x", "W", "b"):
-        c = cv.sweep(FullyConnected(), fc_arrays(), report, key, steps=cv.VERDICT_STEPS)
+        c = sweeps.sweep(FullyConnected(), fc_arrays(), report, key, steps=cv.VERDICT_STEPS)
         assert c.verdict == "exact" and c.order is None
         assert np.all(c.errors <= c.floors)
 
@@ -110,7 +111,7 @@ def test_order_is_about_0_on_planted_bugs(layer, arrays, key, method):
 def test_central_sweep_slope_2_then_rounding_takes_over():
     layer, arrays = Sigmoid(), x_arrays(shape=(6, 8))
     report = gradcheck.check(layer, arrays, method="central")
-    c = cv.sweep(layer, arrays, report, "x")
+    c = sweeps.sweep(layer, arrays, report, "x")
     assert c.steps[0] == 1e-1 and c.steps[-1] == pytest.approx(1e-12)
     best = int(np.argmin(c.errors))
     assert 1e-7 < c.steps[best] < 1e-3  # the sweet spot around the cube-root rule's 6e-6
@@ -121,7 +122,7 @@ def test_central_sweep_slope_2_then_rounding_takes_over():
 def test_complex_sweep_is_flat_at_rounding_and_reaches_the_case_eps():
     layer, arrays = Sigmoid(), x_arrays(shape=(6, 8))
     report = gradcheck.check(layer, arrays, method="complex")
-    c = cv.sweep(layer, arrays, report, "x")
+    c = sweeps.sweep(layer, arrays, report, "x")
     assert c.steps[-1] <= 1e-20  # extended down to the case's eps
     small = c.steps <= 1e-6
     assert np.all(c.errors[small] <= c.floors[small])  # no cancellation: flat at rounding
@@ -131,7 +132,7 @@ def test_complex_sweep_is_flat_at_rounding_and_reaches_the_case_eps():
 def test_a_wrong_gradient_has_a_plateau_no_eps_gets_under():
     layer, arrays = SigmoidWithoutOneMinusF(), x_arrays()
     report = gradcheck.check(layer, arrays, method="central")
-    c = cv.sweep(layer, arrays, report, "x")
+    c = sweeps.sweep(layer, arrays, report, "x")
     assert c.errors.min() > 0.5 * c.errors.max() > 0.1
 
 
@@ -142,7 +143,7 @@ def test_measure_costs_two_forwards_per_step_and_leaves_the_differencer_as_it_wa
     layer = FullyConnected()
     arrays = {"x": np.ones((2, 1000)), "W": np.ones((1000, 1000)), "b": np.ones(1000)}
     report = gradcheck.check(layer, arrays, method="central", strategy="sampled", samples=5, wrt=["W"])
-    diff, name, g = cv.problem(layer, arrays, report, "W")
+    diff, name, g = sweeps.problem_of(layer, arrays, report, "W")
     c = cv.measure(diff, name, g, report.arrays["W"])
     assert c.forwards == 2 * len(cv.VERDICT_STEPS) and diff.forwards == 0 and diff.eps == report.eps
     assert c.direction == f"a random direction on {cv.MAX_BLOCK} consecutive elements"  # not 1M per pass

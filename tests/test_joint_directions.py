@@ -2,18 +2,18 @@
 (2 forwards with central differences, 1 with complex step, however many arrays), per-array directions and
 bisection only once it fails, and the analytic gradient's buffer lent as the working copy at scale."""
 
-import sys
+import importlib
 
 import numpy as np
 import pytest
 
 import gradcheck
-from gradcheck import convergence, explain
-from gradcheck.differencing import Differencer
+from gradcheck.engine.differencing import Differencer
+from gradcheck.output import explain
 from layers import FullyConnected
 from tests.planted import AveragedBias, OneWrongWeight
 
-check_module = sys.modules["gradcheck.check"]
+check_module = importlib.import_module("gradcheck.strategies.directional")
 
 
 def fc_arrays(seed=0, N=4, D=30, F=20):
@@ -85,10 +85,10 @@ def test_differencer_directions_over_several_arrays_is_the_sum_over_each():
     g = {k: rng.standard_normal(v.size) for k, v in arrays.items()}
     for method in ("central", "complex"):
         d = Differencer(FullyConnected(), arrays, G, method, 1e-6 if method == "central" else 1e-20)
-        a, n, _, _ = d.directions([(k, u[k], g[k], 0, u[k].size) for k in arrays], one_sided=False)
-        each = [d.direction(k, u[k], g[k], one_sided=False) for k in arrays]
-        assert a == pytest.approx(sum(e[0] for e in each), rel=1e-12)
-        assert n == pytest.approx(sum(e[1] for e in each), rel=1e-7)
+        joint = d.directions([(k, u[k], g[k], 0, u[k].size) for k in arrays])
+        each = [d.direction(k, u[k], g[k]) for k in arrays]
+        assert joint.analytic == pytest.approx(sum(e.analytic for e in each), rel=1e-12)
+        assert joint.numeric == pytest.approx(sum(e.numeric for e in each), rel=1e-7)
         assert d.forwards == (2 if method == "central" else 1) * 4
         for k, v in d.arrays().items():
             np.testing.assert_array_equal(np.real(v), arrays[k])
@@ -106,13 +106,14 @@ def test_an_adopted_buffer_gives_bit_identical_results(lend_from_200):
     for e, f in zip(lent.arrays["W"].worst, kept.arrays["W"].worst, strict=True):
         assert (e.analytic, e.numeric) == (f.analytic, f.numeric)
     assert "buffer served as the working copy" in str(lent.arrays["W"].convergence)
-    maps = explain.figures(lent, FullyConnected(), arrays, margin=-1, sweep=False)
+    maps = explain.figures(lent, margin=-1)
     assert [f.filename for f in maps] == ["case-x-maps.png", "case-b-maps.png"]  # no heat map of a lent array
     for k in arrays:
         np.testing.assert_array_equal(arrays[k], before[k])
-    # the error-vs-eps sweep computes the gradient the report did not keep again
-    sweep = convergence.sweep(FullyConnected(), arrays, lent, "W", steps=[1e-2, 1e-3])
-    assert sweep.verdict == "exact"
+    # the error-vs-eps sweep (check(explain=...)) computes the gradient the report did not keep again
+    swept = gradcheck.check(FullyConnected(), arrays, strategy="directional", directions=3, method="central",
+                            explain=-1.0)
+    assert swept.arrays["W"].analytic is None and swept.arrays["W"].sweep.verdict == "exact"
 
 
 def test_a_lent_gradient_is_computed_again_when_the_joint_direction_fails(lend_from_200):

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 import gradcheck
-from gradcheck import tolerance
-from gradcheck.kinks import classify
+from gradcheck.engine import tolerance
+from gradcheck.engine.verdict import classify
 from layers import MaxPool, ReLU
 
 
@@ -75,7 +75,7 @@ def test_a_wrong_value_at_a_relu_kink_is_located_by_directional_bisection():
 
 
 def test_relu_just_off_zero_within_eps_is_a_kink_not_a_failure():
-    eps = tolerance.CENTRAL_EPS
+    eps = tolerance.default_eps("central")
     x = np.array([eps / 3, -eps / 5, 1.0])
     result = gradcheck.check(ReLU(), {"x": x}).arrays["x"]
     assert result.passed and {k.index for k in result.kinks} == {(0,), (1,)}
@@ -160,7 +160,7 @@ def near_kink_arrays(n=100_000, seed=3):
     """x far from the kink (|x + c| > 0.01) except x[7], at 0.5 eps: inside [-eps, eps], not inside eps/10."""
     rng = np.random.default_rng(seed)
     x = rng.uniform(0.01, 1.0, n) * rng.choice([-1.0, 1.0], n)
-    x[7] = 0.5 * tolerance.CENTRAL_EPS
+    x[7] = 0.5 * tolerance.default_eps("central")
     return {"x": x, "c": np.zeros(1)}
 
 

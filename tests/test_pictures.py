@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 
 import gradcheck
-from gradcheck import convergence, explain, pictures
+from gradcheck.engine import diagnosis
+from gradcheck.output import explain, pictures
 from layers import Sigmoid
+from tests import sweeps
 from tests.planted import AveragedBias, KernelNotRotated, OneWrongWeight, SubsamplingWithoutBeta
 from tests.test_planted_bugs import conv_arrays, fc_arrays
 
@@ -27,7 +29,7 @@ def tiles(panel, F, C, kh, kw):
 @pytest.fixture(scope="module")
 def rot180_report():
     return gradcheck.check(KernelNotRotated(mode="convolution"), conv_arrays(F=3, C=2, kh=3, kw=3),
-                           method="central", name="conv-no-rot180")
+                           method="central", name="conv-no-rot180", explain=0.5)
 
 
 def test_missing_rot180_difference_map_is_the_mirror_of_the_expected_pattern(rot180_report):
@@ -45,7 +47,7 @@ def test_missing_rot180_difference_map_is_the_mirror_of_the_expected_pattern(rot
     np.testing.assert_allclose(D, N[..., ::-1, ::-1] - N, rtol=1e-7, atol=1e-7)
     np.testing.assert_allclose(D[..., ::-1, ::-1], -D, atol=1e-7)  # odd under the mirror: the signature
     assert abs(D[:, :, 1, 1]).max() < 1e-7  # the centre of an odd kernel maps onto itself
-    assert explain.diagnose(k)[0].startswith("k: analytic is numeric rotated 180 degrees in every tile")
+    assert diagnosis.diagnose(k)[0].startswith("k: analytic is numeric rotated 180 degrees in every tile")
 
 
 def test_marks_sit_on_the_worst_elements(rot180_report):
@@ -72,7 +74,7 @@ def test_large_fc_weights_are_block_reduced_and_the_wrong_element_stays_visible(
     expected[613 // 3, 17] = 3.0
     np.testing.assert_allclose(difference.data, expected, atol=1e-9)
     assert difference.marks == [(613 // 3, 17)]
-    assert explain.diagnose(W)[0].startswith("W: only 1 element(s) wrong")
+    assert diagnosis.diagnose(W)[0].startswith("W: only 1 element(s) wrong")
 
 
 def test_subsampling_missing_beta_per_map_and_its_diagnosis():
@@ -84,14 +86,14 @@ def test_subsampling_missing_beta_per_map_and_its_diagnosis():
     assert analytic.layout.kind == "maps" and "sample n" in analytic.layout.description
     A, N = tiles(analytic, 2, 3, 4, 6), tiles(numeric, 2, 3, 4, 6)
     np.testing.assert_allclose(A * beta[None, :, None, None], N, rtol=1e-7, atol=1e-8)  # per map: beta
-    text = explain.diagnose(x)[0]
+    text = diagnosis.diagnose(x)[0]
     assert "one factor per map" in text and "0.5, 2, 1.25" in text
 
 
 def test_a_uniform_scale_is_named_with_its_factor():
     b = gradcheck.check(AveragedBias(), fc_arrays()).arrays["b"]  # mean over the batch of 4, not the sum
     assert pictures.panels(b)[0].layout.kind == "strip" and pictures.panels(b)[0].data.shape == (1, 3)
-    assert "analytic = 0.25 x numeric everywhere" in explain.diagnose(b)[0]
+    assert "analytic = 0.25 x numeric everywhere" in diagnosis.diagnose(b)[0]
 
 
 def test_large_map_grids_keep_the_rows_and_columns_with_the_largest_difference():
@@ -115,11 +117,11 @@ def test_directional_result_has_only_the_analytic_panel_with_located_marks():
     W = report.arrays["W"]
     ps = pictures.panels(W)
     assert len(ps) == 1 and ps[0].marks == [(1, 2)]
-    assert "bisection located W[1, 2]" in explain.diagnose(W)[0]
+    assert "bisection located W[1, 2]" in diagnosis.diagnose(W)[0]
 
 
 def test_pngs_decode_and_the_sweep_plot_draws_right_wrong_and_complex(rot180_report):
-    figs = explain.figures(rot180_report, KernelNotRotated(mode="convolution"), conv_arrays(F=3, C=2))
+    figs = explain.figures(rot180_report)
     assert [f.filename for f in figs] == ["conv-no-rot180-k-maps.png", "conv-no-rot180-error-vs-eps.png"]
     for f in figs:
         image = decode(f.data)
@@ -128,6 +130,6 @@ def test_pngs_decode_and_the_sweep_plot_draws_right_wrong_and_complex(rot180_rep
     curves = []
     for method in ("central", "complex"):
         report = gradcheck.check(Sigmoid(), x, method=method)
-        curves.append((method, convergence.sweep(Sigmoid(), x, report, "x")))
+        curves.append((method, sweeps.sweep(Sigmoid(), x, report, "x")))
     image = decode(pictures.png(pictures.sweep_figure(curves, 6.06e-6)))
     assert image.shape[0] == 400 and image.shape[1] == 560  # 5.6 x 4 inches at 100 dpi

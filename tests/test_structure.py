@@ -12,8 +12,8 @@ import pytest
 
 import gradcheck
 import layers
-from gradcheck import structure
-from gradcheck.structure import StructureMismatch
+from gradcheck.engine import structure
+from gradcheck.engine.structure import StructureMismatch
 from layers import FullyConnected
 from layers.conv import Conv2D
 from layers.fc_as_conv import FullyConnectedAsConv

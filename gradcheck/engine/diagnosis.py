@@ -1,7 +1,6 @@
-"""What a failing (or nearly failing) case looks like: a diagnosis in words and the pictures behind it.
+"""What pattern explains a mismatch: analytic against numeric, on the elements both sides have.
 
-diagnose(result) names the pattern of analytic against numeric when one fits (checked on the elements
-both sides have, in this order):
+diagnose(result) names the pattern when one fits (checked in this order):
 
     mirrored      analytic = rot180(numeric) in every 2-D tile: a missing (or extra) rot180
     scaled        analytic = c * numeric, one c for all: a missing factor (beta, the batch size, 1/N)
@@ -11,18 +10,14 @@ both sides have, in this order):
     holes         analytic is 0 where numeric is not, elsewhere right (a stride: entries never written)
     few elements  only a few elements are wrong, elsewhere right
 
-figures(report, layer, arrays) draws, for every array worth showing (pictures.pictured), its heat maps,
-and one error-vs-eps plot of the case (gradcheck.convergence.sweep per array).
+Computed by the check (check(explain=...)) and stored in ArrayResult.diagnosis, so renderers only print it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from gradcheck import convergence, pictures
-from gradcheck.report import index_text
+from gradcheck.results import index_text
 
 CLOSE = 1e-6  # relative agreement for a pattern to fit (well above checker rounding, far below a bug)
 
@@ -121,101 +116,3 @@ def _shift_fits(g, n, dy, dx) -> bool:
     return gs.size >= g.size // 2 and _close(gs, ns) and not _close(g, n)
 
 
-@dataclass
-class Figure:
-    """A PNG of a case: file name (no folder), caption, bytes; arrays: the Panels drawn (heat maps)."""
-
-    filename: str
-    caption: str
-    data: bytes
-    panels: list | None = None
-
-
-def _slug(text: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in text)
-
-
-def figures(report, layer, arrays, margin: float = 0.5, sweep: bool = True) -> list[Figure]:
-    """Heat maps of every array worth showing, then one error-vs-eps plot for them (see module doc)."""
-    case = _slug(report.case or "case")
-    out, curves = [], []
-    for r in pictures.pictured(report, margin):
-        if r.analytic is not None:  # None: lent to the check as its working copy (check's keep_analytic)
-            ps = pictures.panels(r)
-            lay = ps[0].layout
-            state = "FAIL" if not r.passed else f"margin {r.margin:.2g}"
-            fig = pictures.heatmap_figure(ps, f"{r.name} {r.shape} ({state}): {lay.description}")
-            out.append(Figure(f"{case}-{_slug(r.name)}-maps.png",
-                              f"{r.name} {r.shape}: {lay.description}; red marks: worst elements",
-                              pictures.png(fig), ps))
-        if sweep:  # convergence.sweep computes a lent gradient again
-            curves.append((r.name, convergence.sweep(layer, arrays, report, r.name)))
-    if curves:
-        fig = pictures.sweep_figure(curves, report.eps, f"{report.case}: error vs step ({report.method})")
-        out.append(Figure(f"{case}-error-vs-eps.png",
-                          "|analytic - numeric| along u (the failing elements, or a random direction) as "
-                          "eps shrinks; dotted: rounding floor, dashed: slope 2",
-                          pictures.png(fig)))
-    return out
-
-
-def explain_text(report) -> str:
-    """The verdict, then a diagnosis line per failing (or nearly failing) array."""
-    lines = [str(report), "", "diagnosis:"]
-    shown = pictures.pictured(report)
-    if not shown:
-        lines.append(f"  all arrays pass with margin {report.margin:.3g} (at most 0.5): nothing to explain")
-    for r in shown:
-        lines.extend("  " + s for s in diagnose(r))
-    return "\n".join(lines)
-
-
-# -- `gradcheck explain CASE` ------------------------------------------------------------------------------
-
-
-def find_cases(case: str, paths) -> list:
-    """The cases CASE names: every case of a YAML file, or the case of that name under `paths`.
-
-    Raises CaseError for a malformed file on the way, LookupError when nothing matches.
-    """
-    from pathlib import Path
-
-    from gradcheck.cases import case_files, load_file
-
-    p = Path(case)
-    if p.is_file():
-        return load_file(p)
-    names = []
-    for f in case_files(paths):
-        try:
-            cases = load_file(f)
-        except ValueError:
-            continue  # a malformed neighbour does not hide the case asked for
-        for c in cases:
-            if c.name == case:
-                return [c]
-            names.append(c.name)
-    import difflib
-
-    close = difflib.get_close_matches(case, names, n=3)
-    hint = f"; did you mean {', '.join(close)}?" if close else ""
-    raise LookupError(f"no case named {case!r} under {', '.join(map(str, paths))}{hint}")
-
-
-def explain_case(case, out_dir, seed=None, echo=print) -> bool:
-    """Run one Case, print the verdict and diagnosis, write every array's pictures to out_dir as PNG.
-    Returns whether the case passed."""
-    from pathlib import Path
-
-    from gradcheck.cases import run_case
-
-    report = run_case(case, seed)
-    echo(explain_text(report))
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    figs = figures(report, case.layer, case.arrays(seed), margin=-1.0)
-    echo("")
-    for f in figs:
-        (out / f.filename).write_bytes(f.data)
-        echo(f"wrote {out / f.filename}: {f.caption}")
-    return report.passed

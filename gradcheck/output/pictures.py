@@ -307,13 +307,3 @@ def png(fig) -> bytes:
     fig.savefig(buf, format="png")
     plt.close(fig)
     return buf.getvalue()
-
-
-def needs_pictures(report, margin: float = 0.5) -> bool:
-    """A failing case, or one whose margin is above `margin` (within a factor 2 of failing)."""
-    return (not report.passed) or report.margin > margin
-
-
-def pictured(report, margin: float = 0.5):
-    """The ArrayResults of a report worth drawing: failing ones, and those whose margin is above `margin`."""
-    return [r for r in report.results() if not r.passed or r.margin > margin]

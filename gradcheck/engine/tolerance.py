@@ -1,4 +1,5 @@
-"""Step sizes and tolerances, derived from an error model of both sides of the comparison.
+"""Tolerances, derived from an error model of both sides of the comparison (each method's own part in
+gradcheck.engine.methods).
 
 An element passes when ``|analytic - numeric| <= atol + rtol * |numeric|``. Both sides carry error;
 the tolerance is the sum of the two error bounds, each written below with the constant that bounds it.
@@ -48,8 +49,6 @@ from __future__ import annotations
 
 import numpy as np
 
-CENTRAL_EPS = float(np.cbrt(np.finfo(np.float64).eps))  # 6.06e-6: truncation h^2 balanced with rounding u/h
-COMPLEX_EPS = 1e-20  # complex step: no cancellation, any tiny h; truncation h^2 is ~1e-40
 TRUNCATION_BOUND = 1000.0  # assumed |L'''| / |L'| (and |L''| / |L'|) in units of the input
 ROUNDING_BOUND = 8.0  # rounding of one evaluation of L, in units of u * sum|G * y|
 ANALYTIC_TERMS = 1024.0  # rounding of a sum of products, in units of u * sum|terms|
@@ -64,8 +63,6 @@ REFINE_FACTORS = (10.0, 100.0)  # steps eps/10, eps/100
 REFINE_DROP = 0.25  # cleared only if the error fell at least 4x below its value at eps
 REFINE_LIMIT = 64  # failures re-tested one coordinate at a time; more re-run the exhaustive plan
 
-METHODS = ("complex", "central")
-
 
 def unit_roundoff(dtype) -> float:
     """u = 2^-p for a binary floating type (half the machine epsilon); complex types use their real part."""
@@ -77,21 +74,20 @@ def unit_roundoff(dtype) -> float:
     return float(np.finfo(dtype).eps) / 2
 
 
-def default_eps(method: str, dtype=np.float64) -> float:
-    """Step size for `method` when the numerics run in `dtype` (float64 in this checker)."""
-    if method == "complex":
-        return COMPLEX_EPS
-    if method == "central":
-        return float(np.cbrt(2 * unit_roundoff(dtype)))
-    raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+def _method(method):
+    from gradcheck.engine import methods
+
+    return methods.get(method)
 
 
-def numeric_rtol(method: str, eps: float) -> float:
-    """Relative error of the numeric derivative (float64 numerics): truncation for central, rounding for
-    complex step."""
-    if method == "central":
-        return TRUNCATION_BOUND * eps**2 / 6
-    return ANALYTIC_TERMS * unit_roundoff(np.float64)
+def default_eps(method, dtype=np.float64) -> float:
+    """Step size for `method` (a name or Method) when the numerics run in `dtype` (float64 here)."""
+    return _method(method).default_eps(dtype)
+
+
+def numeric_rtol(method, eps: float) -> float:
+    """Relative error of the numeric derivative (float64 numerics): the method's error model."""
+    return _method(method).numeric_rtol(eps)
 
 
 def analytic_rtol(dtype) -> float:
@@ -104,11 +100,9 @@ def default_rtol(method: str, eps: float, dtype) -> float:
     return numeric_rtol(method, eps) + analytic_rtol(dtype)
 
 
-def rounding_atol(method: str, eps: float, S: float) -> float:
-    """Absolute rounding error of a central difference quotient of L whose terms sum to S in magnitude."""
-    if method == "central":
-        return ROUNDING_BOUND * unit_roundoff(np.float64) * S / eps
-    return 0.0
+def rounding_atol(method, eps: float, S: float) -> float:
+    """Absolute rounding error of the method's difference quotient of L whose terms sum to S in magnitude."""
+    return _method(method).rounding_atol(eps, S)
 
 
 def default_atol(method: str, eps: float, rtol: float, scale: float, S: float) -> float:

@@ -35,9 +35,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gradcheck import tolerance as tol_model
-from gradcheck.differencing import Differencer, read_only
-from gradcheck.report import SHOW_WORST
+from gradcheck.engine import tolerance as tol_model
+from gradcheck.engine.methods import get as get_method
+from gradcheck.results import SHOW_WORST
 
 VERDICT_STEPS = (1e-1, 1e-2, 1e-3)  # truncation dominates rounding here for unit-sized inputs
 FLOOR_SAFETY = 4.0  # an error within this factor of the rounding floor is rounding, not truncation
@@ -152,11 +152,7 @@ def direction_for(result):
 
 def _floor(method, h, dtype, a, terms, S):
     analytic = tol_model.analytic_rtol(dtype) * (terms + abs(a))
-    if method == "central":
-        numeric = tol_model.rounding_atol("central", h, S)
-    else:
-        numeric = tol_model.numeric_rtol("complex", h) * (terms + abs(a))
-    return FLOOR_SAFETY * (analytic + numeric)
+    return FLOOR_SAFETY * (analytic + method.floor(h, S, terms + abs(a)))
 
 
 def classify(steps, errors, floors):
@@ -188,87 +184,52 @@ def affordable(result, method: str, steps=VERDICT_STEPS) -> bool:
     if not result.passed:
         return True
     per_forward = result.seconds / max(result.forwards, 1)
-    cost = per_forward * len(steps) * (1 if method == "complex" else 2)
+    cost = per_forward * len(steps) * get_method(method).forwards
     return cost <= max(BUDGET_FRACTION * result.seconds, BUDGET_SECONDS)
 
 
 def not_measured(result, method: str, steps=VERDICT_STEPS, why=None) -> Convergence:
     """The verdict's line for a passing array whose measurement would cost more than its check (or `why`
     it was not measured)."""
-    n = len(steps) * (1 if method == "complex" else 2)
+    method = get_method(method)
+    n = len(steps) * method.forwards
     why = why or (f"not measured: passing, and {n} more forwards would cost more than half this array's "
                   f"check")
-    return Convergence(result.name, method, np.asarray(steps, float), np.zeros(0), np.zeros(0), None,
+    return Convergence(result.name, method.name, np.asarray(steps, float), np.zeros(0), np.zeros(0), None,
                        "skipped", f"{why}; gradcheck explain sweeps eps")
 
 
-def measure(diff: Differencer, name: str, g, result, steps=VERDICT_STEPS, key=None) -> Convergence:
+def measure(diff, name: str, g, result, steps=VERDICT_STEPS, key=None) -> Convergence:
     """e(h) for each h in `steps` along direction_for(result), using the checker's Differencer `diff`.
 
-    diff.eps is set per step and restored; the forwards spent are counted in the Convergence, not in diff
-    (the check's own forward counts stay what the strategy spent).
+    The forwards spent are counted in the Convergence, not in diff (the check's own forward counts stay
+    what the strategy spent).
     """
     key = result.name if key is None else key
+    method = diff.method
     gflat = np.ascontiguousarray(np.real(g), dtype=np.float64).reshape(-1)
     if gflat.size == 0 or not np.all(np.isfinite(gflat)):
-        return Convergence(key, diff.method, np.asarray(steps, float), np.zeros(0), np.zeros(0), None,
+        return Convergence(key, method.name, np.asarray(steps, float), np.zeros(0), np.zeros(0), None,
                            "skipped", "analytic gradient not finite" if gflat.size else "empty array")
     u, lo, hi, description = direction_for(result)
     dtype = np.dtype(result.dtype) if np.dtype(result.dtype).kind in "fc" else np.dtype(np.float64)
     if np.asarray(g).dtype.kind == "f" and tol_model.unit_roundoff(g.dtype) > tol_model.unit_roundoff(dtype):
         dtype = np.asarray(g).dtype
-    eps0, f0 = diff.eps, diff.forwards
     errors, floors, analytic = [], [], []
-    try:
+    with diff.aside() as spent:
         for h in steps:
-            diff.eps = float(h)
-            terms = []
-            a, n, _, _ = diff.direction(name, u, gflat, lo, hi,
-                                        one_sided=lambda a, n, t, terms=terms: terms.append(t) or False)
-            errors.append(abs(a - n))
-            floors.append(_floor(diff.method, h, dtype, a, terms[-1] if terms else 0.0, diff.S))
-            analytic.append(a)
-    finally:
-        diff.eps = eps0
-        spent = diff.forwards - f0
-        diff.forwards = f0
+            along = diff.direction(name, u, gflat, lo, hi, eps=float(h))
+            errors.append(abs(along.analytic - along.numeric))
+            floors.append(_floor(method, float(h), dtype, along.analytic, along.terms, diff.S))
+            analytic.append(along.analytic)
     order, verdict = classify(steps, errors, floors)
     if verdict == "plateau" and result.passed and not getattr(diff.layer, "complex_safe", False):
         verdict = "irregular"  # kinks (ReLU, max pool) crossed by the larger steps, not a wrong gradient
-    return Convergence(key, diff.method, np.asarray(steps, float), np.asarray(errors), np.asarray(floors),
-                       order, verdict, description, spent, np.asarray(analytic))
+    return Convergence(key, method.name, np.asarray(steps, float), np.asarray(errors), np.asarray(floors),
+                       order, verdict, description, spent[0], np.asarray(analytic))
 
 
-# -- the same problem outside the checker (reports, pictures) --------------------------------------------
-
-
-def problem(layer, arrays, report, key):
-    """(Differencer, name, g) of array `key` of `report` as gradcheck.check set it up: the same G (drawn
-    from report.seed), method, eps and S; a residual "<layer>.delta" is the tail's input (see residuals)."""
-    from gradcheck.residuals import residual_problem
-
-    views = {k: read_only(v) for k, v in arrays.items()}
-    y, cache = layer.forward(**views)
-    y = np.asarray(y)
-    G = np.asarray(np.random.default_rng(int(report.seed)).standard_normal(y.shape))
-    if y.dtype.kind == "f":
-        G = G.astype(y.dtype)
-    G64 = G.astype(np.float64)
-    with np.errstate(invalid="ignore", over="ignore"):
-        terms = np.abs(G64 * np.real(y).astype(np.float64))
-    S = float(np.sum(terms[np.isfinite(terms)]))
-    if key in report.arrays:
-        g = report.arrays[key].analytic
-        if g is None:  # lent to the check as a working copy (check's keep_analytic): compute it again
-            g = layer.backward(G, cache)[key]
-        return Differencer(layer, arrays, G64, report.method, report.eps, S), key, g
-    result = report.residuals[key]
-    tail, tail_arrays, delta = residual_problem(layer, arrays, {key: result.analytic}, key[: -len(".delta")])
-    return Differencer(tail, tail_arrays, G64, report.method, report.eps, S), tail.inputs[0], delta
-
-
-def sweep(layer, arrays, report, key, steps=None) -> Convergence:
-    """e(h) over sweep_steps(report.eps) for array `key` of a Report (the error-vs-eps picture)."""
-    diff, name, g = problem(layer, arrays, report, key)
-    result = report.arrays.get(key) or report.residuals[key]
-    return measure(diff, name, g, result, sweep_steps(report.eps) if steps is None else steps, key=key)
+def sweep(diff, name: str, g, result, steps=None) -> Convergence:
+    """e(h) over `steps` (default sweep_steps(result.eps)): the error-vs-eps picture of one array (computed
+    by the check when asked to explain, so renderers only draw it)."""
+    return measure(diff, name, g, result, sweep_steps(result.eps) if steps is None else steps)

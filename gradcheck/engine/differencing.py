@@ -1,20 +1,19 @@
-"""Numeric derivatives of L(a) = sum(G * y(a)), y = layer.forward(**a)[0], by central or complex step.
+"""The perturbation engine: working copies of the arrays, perturbed in place, and forwards at them.
 
-One working copy per array, made the first time that array is perturbed (float64 for central, complex128
-for complex step; float32 arrays are upcast exactly, so their numerics run in float64). Perturbations
-are written in place and undone from the pristine values in a ``finally`` (exact: the pristine value is
-copied back, never "subtract what was added"), so no call copies a big array and an exception raised by
-the layer mid-forward leaves nothing perturbed. The caller's arrays are only ever read (the layer gets
-read-only views, so a layer that writes into its inputs fails loudly instead of corrupting them).
+L(a) = sum(G * y(a)), y = layer.forward(**a)[0]. One working copy per array, made the first time that
+array is perturbed (float64, or complex128 for a method whose perturbations are imaginary; float32
+arrays are upcast exactly, so their numerics run in float64). Perturbations are written in place and
+undone from the pristine values in a ``finally`` (exact: the pristine value is copied back, never
+"subtract what was added"), so no call copies a big array and an exception raised by the layer
+mid-forward leaves nothing perturbed. The caller's arrays are only ever read.
 
-Per coordinate set (one Group of gradcheck.structure, or one coordinate), with steps h+ and h- as
-actually stored (fl(a + h) - a, which is not exactly h)::
+The Differencer knows nothing of difference formulas: gradcheck.engine.methods combine its primitives
 
-    central   (L(a + h+ e_C) - L(a - h- e_C)) / (h+ + h-)     split per coordinate by bincount over labels
-    right     (L(a + h+ e_C) - L(a)) / h+                      one-sided, for kinks
-    left      (L(a) - L(a - h- e_C)) / h-
-    complex   Im L(a + i h e_C) / h
+    perturbed(name, coords, step)   y with arrays[name][coords] moved by step (real, or imaginary)
+    pair(parts, h)                  y at a + h u and at a - h u (the stored step mirrored), one pass each
+    imaginary(parts, h)             y at a + i h u
 
+with the steps as actually stored (fl(a + h) - a, which is not exactly h), and split() per coordinate.
 Differences of L are computed as sum(G * (y1 - y2)), not L1 - L2: outputs a perturbation cannot reach are
 bit-identical in y1 and y2, so they contribute exactly 0 instead of their rounding.
 """
@@ -22,50 +21,10 @@ bit-identical in y1 and y2, so they contribute exactly 0 instead of their roundi
 from __future__ import annotations
 
 import contextlib
-import os
-import sys
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
-_blas_lock = threading.Lock()
-_controller: tuple[int, ThreadpoolController] | None = None  # (len(sys.modules) when made, controller)
-
-
-def blas_controller() -> ThreadpoolController:
-    """threadpoolctl's view of the BLAS libraries loaded in this process (numpy's and scipy's OpenBLAS),
-    made again when modules were imported since (a new one may have brought its own BLAS)."""
-    global _controller
-    if _controller is None or _controller[0] != len(sys.modules):
-        _controller = (len(sys.modules), ThreadpoolController())
-    return _controller[1]
-
-
-@contextlib.contextmanager
-def blas_threads(n: int):
-    """Run the block with the BLAS libraries limited to n threads (restored afterwards).
-
-    Many small matrix products (one forward per column group) are where OpenBLAS's own threads hurt: on a
-    busy 2-core machine each tiny product waits for a second thread that is not scheduled, and a 0.4 ms
-    16x800 @ 800x500 product takes 40 ms. The checker parallelises over groups itself instead.
-    """
-    with _blas_lock:
-        limiter = blas_controller().limit(limits=int(n), user_api="blas")
-    try:
-        yield
-    finally:
-        with _blas_lock:
-            limiter.restore_original_limits()
-
-
-def cpu_count() -> int:
-    """CPUs this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+from gradcheck.engine.threads import CHUNK, in_parts
 
 
 def read_only(a: np.ndarray) -> np.ndarray:
@@ -91,12 +50,16 @@ class Differencer:
     """Numeric derivatives of L with respect to one array at a time; counts forwards.
 
     layer, arrays: as for gradcheck.check (arrays holds inputs and constants; never written).
-    G: float64, the output's shape. method: "central" | "complex". eps: the step h.
+    G: float64, the output's shape. method: a gradcheck.engine.methods name or Method. eps: the default
+    step h (every primitive and coordinates()/directions() take their own).
     S: sum(|G * y|) at the base point, the size of L's terms (the central rounding bound scales with it).
     """
 
     def __init__(self, layer, arrays, G, method, eps, S=0.0):
-        self.layer, self.method, self.eps, self.S = layer, method, float(eps), float(S)
+        from gradcheck.engine import methods
+
+        self.method = methods.get(method)
+        self.layer, self.eps, self.S = layer, float(eps), float(S)
         self.G = np.asarray(G, dtype=np.float64)
         self.forwards = 0
         self._y0 = None
@@ -108,7 +71,7 @@ class Differencer:
         for k, v in arrays.items():
             v = np.asarray(v)
             self._pristine[k] = v
-            if k in self._inputs and method == "complex":
+            if k in self._inputs and self.method.complex_work:
                 self._make_work(k, v)
             elif _floating(v) and v.dtype != np.float64 and v.dtype.kind == "f":
                 self._args[k] = read_only(v.astype(np.float64))  # float32 numerics run in float64
@@ -120,7 +83,7 @@ class Differencer:
     def _make_work(self, name, v, fill=True):
         """The working copy of `name`. fill=False: left unwritten and marked dirty in full, for a caller
         that overwrites every element before the next forward (a direction over the whole array)."""
-        dtype = np.complex128 if self.method == "complex" else np.float64
+        dtype = np.complex128 if self.method.complex_work else np.float64
         if v.dtype != np.float64 or not v.flags.c_contiguous:
             v = np.ascontiguousarray(v, dtype=np.float64)
         if fill:
@@ -162,10 +125,10 @@ class Differencer:
         weights that saves a 0.8 GB allocation, its page faults, and a third of the peak memory.
         """
         v = np.ascontiguousarray(self._pristine[name], dtype=np.float64)
-        if (self.method != "central" or name in self._work or buffer.dtype != np.float64
+        if (self.method.complex_work or name in self._work or buffer.dtype != np.float64
                 or buffer.shape != v.shape or not buffer.flags.c_contiguous or not buffer.flags.writeable):
             raise ValueError(f"cannot adopt a {buffer.dtype} {buffer.shape} buffer as the working copy of "
-                             f"{name} {v.shape} ({self.method})")
+                             f"{name} {v.shape} ({self.method.name})")
         self._work[name] = buffer
         self._args[name] = read_only(buffer)
         self._pristine[name] = read_only(v)
@@ -175,7 +138,7 @@ class Differencer:
         """The working copy of `name` at the base point, writable and shaped, for a caller that puts back
         every element it changes before anything else runs (structure probes: no copy of their own); None
         for complex step, whose working copy is complex128."""
-        if self.method != "central":
+        if self.method.complex_work:
             return None
         w, _ = self._flat(name)
         return w.reshape(np.shape(self._pristine[name]))
@@ -189,7 +152,7 @@ class Differencer:
 
     def work_bytes(self) -> int:
         """Bytes a fork copies: a working copy of every input (complex128 or float64)."""
-        itemsize = 16 if self.method == "complex" else 8
+        itemsize = 16 if self.method.complex_work else 8
         return sum(int(np.size(self._pristine[k])) * itemsize for k in self._inputs)
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -213,133 +176,117 @@ class Differencer:
             self._y0 = self.forward()
         return self._y0
 
-    # -- coordinates ----------------------------------------------------------------------------------
+    # -- primitives the methods combine -------------------------------------------------------------
 
-    def coordinates(self, name, coords, labels=None):
-        """Derivatives of L along each coordinate of `coords` (flat indices into arrays[name]).
-
-        labels: None for a single coordinate, else a Group's labels (output element -> position in coords).
-        Returns (central, left, right) arrays of len(coords); left and right are None for complex step.
-        """
+    def perturbed(self, name, coords, step):
+        """(y, stored): the output with arrays[name] at the flat indices `coords` moved by `step`, every
+        other element pristine (restored after the forward, also when it raises). A real step is stored as
+        fl(a + step), stored = fl(a + step) - a per coordinate; an imaginary step (complex working copy)
+        sets the imaginary part to step.imag, stored = step.imag."""
         coords = np.asarray(coords, dtype=np.int64)
-        k, h = coords.size, self.eps
         w, p = self._flat(name)
-        if self.method == "complex":
-            wi = w.imag
+        if isinstance(step, complex):
+            if not np.iscomplexobj(w):
+                raise ValueError(f"an imaginary step needs a complex working copy ({self.method.name})")
             try:
-                wi[coords] = h
+                w.imag[coords] = step.imag
                 y = self._forward()
             finally:
                 w[coords] = p[coords]
-            return split(self.G * y.imag, labels, k) / h, None, None
-        y0 = self.y0
-        w, p = self._flat(name)
+            return y, np.full(coords.size, step.imag)
         pc = p[coords]
         try:
-            w[coords] = pc + h
-            hp = w[coords] - pc
-            yp = self._forward()
-            w[coords] = pc - h
-            hm = pc - w[coords]
-            ym = self._forward()
+            w[coords] = pc + step
+            stored = w[coords] - pc
+            y = self._forward()
         finally:
             w[coords] = pc
-        G = self.G
-        central = split(G * (yp - ym), labels, k) / (hp + hm)
-        right = split(G * (yp - y0), labels, k) / hp
-        left = split(G * (y0 - ym), labels, k) / hm
-        return central, left, right
+        return y, stored
 
-    # -- directions -----------------------------------------------------------------------------------
-
-    def direction(self, name, u, g, lo=0, hi=None, one_sided=True):
-        """Derivative of L along u restricted to the flat slice [lo, hi) of arrays[name].
-
-        u: a flat float64 direction or a strategies.Direction (generated chunk by chunk, never stored);
-        g: flat float64 analytic gradient, or the triple sums() returned for this u.
-        Returns (analytic, central, left, right): analytic is <g, step> / h along the steps as stored
-        (so the rounding of a + h u cancels out of the comparison); left/right None for complex step.
-        one_sided: True, False, or a predicate (analytic, central, terms) -> bool, terms = sum|g u| over
-        the slice (the size of <g, u>'s terms); when false, left/right are None and the base point's
-        forward is not spent (a passing direction does not need them). A predicate is called for complex
-        step too (which has no one-sided differences).
-        """
-        return self.directions([(name, u, g, lo, u.size if hi is None else hi)], one_sided)
-
-    def directions(self, parts, one_sided=True):
-        """Derivative of L along one direction spanning several arrays: the sum over the parts
-        (name, u, g, lo, hi), each u on the flat slice [lo, hi) of arrays[name] (u, g as for direction).
-        Every part is perturbed before the same forward, so a joint direction costs 2 forwards (central)
-        or 1 (complex step) however many arrays it spans. Returns and one_sided as for direction.
-
-        Works in chunks of CHUNK elements (no temporary of an array's size). The working copies are left
-        perturbed along -h u afterwards and restored only before they are next used, and not at all when
-        the next direction overwrites the same slice (at 100M weights every pass over the array counts).
-        """
-        h = self.eps
+    def _start_pass(self, parts):
         for name, _, _, lo, hi in parts:
             self._ensure_work(name, lo, hi)
         self._restore(keep={name: (lo, hi) for name, _, _, lo, hi in parts})
-        imag = self.method == "complex"
-        a_plus = a_minus = terms = 0.0
         flats = []
-        for name, u, g, lo, hi in parts:
+        for name, _, _, lo, hi in parts:
             self._dirty[name] = (lo, hi)
-            w, p = self._work[name].reshape(-1), self._pristine[name].reshape(-1)
-            flats.append((w, p, lo, hi))
+            flats.append((self._work[name].reshape(-1), self._pristine[name].reshape(-1), lo, hi))
+        return flats
+
+    def pair(self, parts, h):
+        """(y+, y-, <g, step+>, <g, step->, sum|g u|) along one direction spanning several arrays.
+
+        parts: (name, u, g, lo, hi) each: u a flat float64 direction or a strategies Direction (generated
+        chunk by chunk, never stored) on the flat slice [lo, hi) of arrays[name]; g the flat float64
+        analytic gradient, or the triple sums() gave for this u and h. Every part is perturbed before the
+        same forward, so a pair costs 2 forwards however many arrays it spans. The - pass mirrors the
+        stored + step (w = p - (w - p)), so u is generated once and g read once (it may be the working
+        copy's own buffer: adopt). Chunks of CHUNK elements only; the working copies are left perturbed
+        and restored only before they are next used (or not at all when the next pass overwrites them).
+        """
+        flats = self._start_pass(parts)
+        a_plus = a_minus = terms = 0.0
+        for (w, p, lo, hi), (_, u, g, _, _) in zip(flats, parts, strict=True):
             known = isinstance(g, tuple)
-            sums = _in_parts(lo, hi, lambda a, b, w=w, p=p, u=u, g=None if known else g: _plus_pass(
-                u, w, p, g, h, a, b, imag=imag))
+            sums = in_parts(lo, hi, lambda a, b, w=w, p=p, u=u, g=None if known else g: _plus_pass(
+                u, w, p, g, h, a, b))
             a, m, t = g if known else sums
             a_plus, a_minus, terms = a_plus + a, a_minus + m, terms + t
-        if imag:
-            y = self._forward()
-            analytic, central = a_plus / h, float(np.sum(self.G * y.imag)) / h
-            if callable(one_sided):
-                one_sided(analytic, central, terms / h)
-            return analytic, central, None, None
         yp = self._forward()
-        # - pass: w = p - (w - p), the stored step mirrored (its <g, -step> was summed in the + pass, so g
-        # is read once, and may be the working copy's own buffer: adopt)
         for w, p, lo, hi in flats:
-            _in_parts(lo, hi, lambda a, b, w=w, p=p: _minus_pass(w, p, a, b))
+            in_parts(lo, hi, lambda a, b, w=w, p=p: _minus_pass(w, p, a, b))
         ym = self._forward()
-        G = self.G
-        central = float(np.sum(G * (yp - ym))) / (2 * h)
-        analytic = (a_plus + a_minus) / (2 * h)
-        if not (one_sided(analytic, central, terms / h) if callable(one_sided) else one_sided):
-            return analytic, central, None, None
-        y0 = self.y0
-        return analytic, central, float(np.sum(G * (y0 - ym))) / h, float(np.sum(G * (yp - y0))) / h
+        return yp, ym, a_plus, a_minus, terms / h
 
-    def sums(self, name, u, g, lo=0, hi=None):
-        """The g side of a later direction along u, from the pristine values and g alone (nothing written):
-        (<g, step+>, <g, step->, sum|g h u|) at the current eps, to pass to direction() as its g once g's
-        buffer has been handed over as the working copy (adopt)."""
+    def imaginary(self, parts, h):
+        """(y, <g, h u>, sum|g u|) at a + i h u (complex working copies), parts as for pair(); 1 forward."""
+        flats = self._start_pass(parts)
+        dot = terms = 0.0
+        for (w, p, lo, hi), (_, u, g, _, _) in zip(flats, parts, strict=True):
+            known = isinstance(g, tuple)
+            sums = in_parts(lo, hi, lambda a, b, w=w, p=p, u=u, g=None if known else g: _plus_pass(
+                u, w, p, g, h, a, b, imag=True))
+            a, _, t = g if known else sums
+            dot, terms = dot + a, terms + t
+        return self._forward(), dot, terms / h
+
+    def sums(self, name, u, g, h, lo=0, hi=None):
+        """The g side of a later pass along u at step h, from the pristine values and g alone (nothing
+        written): (<g, step+>, <g, step->, sum|g h u|), to pass to pair() as its g once g's buffer has
+        been handed over as the working copy (adopt)."""
         hi = u.size if hi is None else hi
         p = np.ascontiguousarray(self._pristine[name], dtype=np.float64).reshape(-1)
-        return _in_parts(lo, hi, lambda a, b: _plus_pass(u, None, p, g, self.eps, a, b,
-                                                          imag=self.method == "complex"))
+        return in_parts(lo, hi, lambda a, b: _plus_pass(u, None, p, g, h, a, b,
+                                                         imag=self.method.complex_work))
 
+    # -- what the strategies call ----------------------------------------------------------------------
 
-CHUNK = 1 << 16  # elements per chunk of a direction (0.5 MB of float64: stays in cache)
+    def coordinates(self, name, coords, labels=None, eps=None):
+        """Derivatives of L along each coordinate of `coords` (flat indices into arrays[name]) at step eps
+        (default self.eps). labels: None for a single coordinate, else a Group's labels (output element ->
+        position in coords). Returns (numeric, left, right), left/right None without one-sided differences.
+        """
+        return self.method.coordinates(self, name, np.asarray(coords, dtype=np.int64), labels,
+                                       self.eps if eps is None else float(eps))
 
+    def directions(self, parts, eps=None):
+        """The derivative of L along one direction spanning `parts` (see pair()) at step eps: an Along."""
+        return self.method.direction(self, parts, self.eps if eps is None else float(eps))
 
-PARALLEL_ELEMENTS = 1 << 22  # a pass over more elements than this is split over cpu_count() threads
+    def direction(self, name, u, g, lo=0, hi=None, eps=None):
+        """directions() of one array's flat slice [lo, hi) (default: all of u)."""
+        return self.directions([(name, u, g, lo, u.size if hi is None else hi)], eps)
 
-
-def _in_parts(lo, hi, run):
-    """Sum of the tuples run(a, b) returns over [lo, hi), split into CHUNK-aligned parts, one per CPU,
-    run in threads (numpy releases the GIL in its kernels) when the slice is long."""
-    workers = cpu_count() if hi - lo >= PARALLEL_ELEMENTS else 1
-    if workers < 2:
-        return run(lo, hi)
-    step = -(-(hi - lo) // workers // CHUNK) * CHUNK
-    bounds = [(a, min(a + step, hi)) for a in range(lo, hi, step)]
-    # one BLAS thread per worker: a threaded dot per chunk from each worker oversubscribes the cores
-    with blas_threads(1), ThreadPoolExecutor(len(bounds)) as pool:
-        parts = list(pool.map(lambda ab: run(*ab), bounds))
-    return tuple(float(sum(v)) for v in zip(*parts, strict=True))
+    @contextlib.contextmanager
+    def aside(self):
+        """Forwards run inside the block are not counted in self.forwards; the yielded list gets their
+        number appended on exit (a convergence measurement is reported apart from the check's cost)."""
+        spent, f0 = [], self.forwards
+        try:
+            yield spent
+        finally:
+            spent.append(self.forwards - f0)
+            self.forwards = f0
 
 
 def _values(u, a, b, scale, out):

@@ -1,8 +1,9 @@
-"""Per-element verdict: ok, mismatch, nonfinite, or kink (a non-differentiable point, not a failure).
+"""The verdict type, and the per-element verdict: ok, mismatch, nonfinite, or kink (a non-differentiable
+point, not a failure).
 
     ok         |analytic - central| <= atol + rtol |central|
     nonfinite  NaN or inf in the analytic or the numeric value (always a failure)
-    kink       not ok, central differences only, and both
+    kink       not ok, a method with one-sided differences only, and both
                  - L is not smooth within [a - eps, a + eps]: the one-sided differences disagree beyond
                    what a smooth L allows, |right - left| > tolerance.kink_threshold (ReLU at 0: left = 0,
                    right = G; tied maxima in max pooling: one side moves the maximum, the other does not),
@@ -16,17 +17,50 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 import numpy as np
 
-from gradcheck import tolerance as tol_model
+from gradcheck.engine import tolerance as tol_model
 
-OK, MISMATCH, KINK, NONFINITE = "ok", "mismatch", "kink", "nonfinite"
-KINDS = np.array([OK, MISMATCH, KINK, NONFINITE])
+
+class Verdict(StrEnum):
+    """The verdict on one compared value. A StrEnum: equal to its name in text ("kink") and JSON; its
+    code indexes the vectorised arrays classify() returns."""
+
+    OK = "ok"
+    MISMATCH = "mismatch"
+    KINK = "kink"
+    NONFINITE = "nonfinite"
+
+    @property
+    def code(self) -> int:
+        return _CODES[self]
+
+    @property
+    def failed(self) -> bool:
+        """A mismatch or a non-finite value fails the check; a kink does not."""
+        return self in (Verdict.MISMATCH, Verdict.NONFINITE)
+
+    @classmethod
+    def of(cls, code) -> Verdict:
+        return _ORDER[int(code)]
+
+
+_ORDER = (Verdict.OK, Verdict.MISMATCH, Verdict.KINK, Verdict.NONFINITE)
+_CODES = {v: i for i, v in enumerate(_ORDER)}
+OK, MISMATCH, KINK, NONFINITE = (v.code for v in _ORDER)  # the codes, for vectorised comparisons
+
+
+def failed(codes) -> np.ndarray:
+    """Boolean mask of the failing codes (mismatch or nonfinite)."""
+    codes = np.asarray(codes)
+    return (codes == MISMATCH) | (codes == NONFINITE)
 
 
 def classify(analytic, numeric, left, right, *, rtol, atol, eps, rounding, cleared=None):
-    """Vectorised verdict. Returns (codes, error, tolerance): codes index KINDS (0 ok, 1 mismatch, 2 kink,
-    3 nonfinite); error = |analytic - numeric|; tolerance = atol + rtol |numeric|.
+    """Vectorised verdict. Returns (codes, error, tolerance): codes are Verdict codes (OK, MISMATCH, KINK,
+    NONFINITE); error = |analytic - numeric|; tolerance = atol + rtol |numeric|.
 
     left/right: one-sided differences (None for complex step: no kinks); rounding: the central quotient's
     absolute rounding bound (tolerance.rounding_atol), which the one-sided quotients carry twice over.
@@ -39,16 +73,16 @@ def classify(analytic, numeric, left, right, *, rtol, atol, eps, rounding, clear
         tolerance = tol_model.tolerance(numeric, rtol, atol)
         nonfinite = ~(np.isfinite(analytic) & np.isfinite(numeric))
         ok = ~nonfinite & (error <= tolerance)
-        codes = np.where(nonfinite, 3, np.where(ok, 0, 1))
+        codes = np.where(nonfinite, NONFINITE, np.where(ok, OK, MISMATCH))
         if left is not None:
             left = np.asarray(left, dtype=np.float64)
             right = np.asarray(right, dtype=np.float64)
-            candidate = (codes == 1) & np.isfinite(left) & np.isfinite(right)
+            candidate = (codes == MISMATCH) & np.isfinite(left) & np.isfinite(right)
             disagree = np.abs(right - left) > tol_model.kink_threshold(left, right, eps, rounding)
             slack = tol_model.one_sided_error(left, right, eps, rounding) + tolerance
             between = ((analytic >= np.minimum(left, right) - slack)
                        & (analytic <= np.maximum(left, right) + slack))
             if cleared is not None:
                 disagree = disagree | np.asarray(cleared, dtype=bool)
-            codes = np.where(candidate & disagree & between, 2, codes)
+            codes = np.where(candidate & disagree & between, KINK, codes)
     return codes, error, tolerance

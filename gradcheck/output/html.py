@@ -20,13 +20,14 @@ from __future__ import annotations
 import base64
 import html
 import json
-import math
 import time
 import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from gradcheck import explain, pictures
+from gradcheck.output import explain
+from gradcheck.output.table import margin_text
+from gradcheck.results import NEAR_MISS
 
 PARTS = "parts"
 
@@ -67,23 +68,20 @@ class Section:
 
 
 def row_of(report, file: str = "") -> Row:
-    worst = "-"
-    if report.worst is not None:
-        from gradcheck.report import index_text
-
-        worst = index_text(report.worst.array, report.worst.index)
+    worst = "-" if report.worst is None else report.worst.where
     return Row(report.case or "<unnamed case>", "pass" if report.passed else "fail", report.strategy,
                float(report.margin), worst, float(report.seconds), file)
 
 
-def section_of(report, layer, arrays, margin: float = 0.5) -> Section | None:
-    """The section of a case that needs one (failing, or margin above `margin`), else None."""
-    if not pictures.needs_pictures(report, margin):
+def section_of(report, margin: float = NEAR_MISS) -> Section | None:
+    """The section of a case that needs one (failing, or margin above `margin`), else None. The report
+    comes from check(explain=margin): its sweeps and diagnoses are drawn, nothing is run."""
+    if report.passed and report.margin <= margin:
         return None
     text = explain.explain_text(report)
     verdict, _, diagnosis = text.partition("\n\ndiagnosis:\n")
     return Section(report.case or "<unnamed case>", "pass" if report.passed else "fail", verdict, diagnosis,
-                   explain.figures(report, layer, arrays, margin))
+                   explain.figures(report, margin))
 
 
 def error_section(case: str, message: str) -> Section:
@@ -107,12 +105,6 @@ section { border-top: 2px solid #ccc; margin-top: 1.5em; }
 """
 
 
-def _margin_text(m) -> str:
-    if isinstance(m, float):
-        return f"{m:.3g}" if math.isfinite(m) else str(m)
-    return "-" if m is None else str(m)
-
-
 def render(rows: list[Row], sections: list[Section], title: str = "gradcheck report") -> str:
     """The HTML text of the page."""
     esc = html.escape
@@ -130,7 +122,7 @@ def render(rows: list[Row], sections: list[Section], title: str = "gradcheck rep
         link = f"<a href='#{_anchor(r.case)}'>{esc(r.case)}</a>" if any(s.case == r.case for s in sections) \
             else esc(r.case)
         parts.append(f"<tr class='{cls}'><td>{link}</td><td class='{r.status}'>{r.status.upper()}</td>"
-                     f"<td>{esc(str(r.strategy))}</td><td>{esc(_margin_text(r.margin))}</td>"
+                     f"<td>{esc(str(r.strategy))}</td><td>{esc(margin_text(r.margin))}</td>"
                      f"<td>{esc(str(r.worst))}</td><td>{r.seconds:.2f}</td></tr>")
     parts.append("</table>")
     failures = [s for s in sections if s.status != "pass"]
@@ -204,31 +196,18 @@ def assemble(directory, title: str = "gradcheck report") -> Path:
     return write(directory, rows, sections, title)
 
 
-def write_outcomes(directory, outcomes, seed=None, margin: float = 0.5) -> Path:
-    """The page of a `gradcheck run` (gradcheck.cases.Outcome list). Failing cases and cases with margin
-    above `margin` are run again (same seed, so the same arrays and verdict) to draw them: Outcomes keep
-    no arrays."""
-    from gradcheck.cases import load_file, run_case
+def rows_of(outcomes) -> list[Row]:
+    """The verdict table's rows of a `gradcheck run` (gradcheck.catalogue.runner.Outcome list)."""
+    from gradcheck.output.table import worst_text
 
-    rows, sections = [], []
-    for o in outcomes:
-        d = o.data
-        worst = d.get("worst")
-        where = "-"
-        if worst:
-            where = worst["array"] + ("" if worst["index"] is None else str(list(worst["index"])))
-        rows.append(Row(o.name, o.status, d.get("strategy") or "-", d.get("margin"), where, o.seconds,
-                        o.file))
-        if o.status in ("error", "malformed"):
-            sections.append(error_section(o.name, o.verdict))
-            continue
-        m = d.get("margin")
-        if o.status == "pass" and not (isinstance(m, float) and m > margin or isinstance(m, str)):
-            continue
-        case = next(c for c in load_file(o.file) if c.name == o.name)
-        report = run_case(case, seed)
-        s = section_of(report, case.layer, case.arrays(seed), margin)
-        if s is not None:
-            sections.append(s)
-        del report
-    return write(directory, rows, sections)
+    return [Row(o.name, o.status, o.data.get("strategy") or "-", o.data.get("margin"),
+                worst_text(o.data.get("worst")), o.seconds, o.file) for o in outcomes]
+
+
+def write_outcomes(directory, outcomes, sections: list[Section]) -> Path:
+    """The page of a `gradcheck run`: its rows, the sections drawn while it ran (section_of, called with
+    each Report before it was dropped), and an error section for each case that raised or is malformed."""
+    drawn = {s.case for s in sections}
+    errors = [error_section(o.name, o.verdict) for o in outcomes
+              if o.status in ("error", "malformed") and o.name not in drawn]
+    return write(directory, rows_of(outcomes), [*sections, *errors])

@@ -1,0 +1,150 @@
+"""gradcheck.checker: check() and assert_gradients(), the vector-Jacobian product against numerics.
+
+For a seeded standard-normal G of the output's shape, L(arrays) = sum(G * layer.forward(**arrays)[0])
+(gradcheck.engine.problem); for every checked array a, dL/da by a differencing method
+(gradcheck.engine.methods), along the coordinates or directions a strategy chooses (gradcheck.strategies),
+is compared element by element with layer.backward(G, cache)[a] under the error model's tolerances
+(gradcheck.engine.tolerance); kinks are told apart by gradcheck.engine.verdict.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from gradcheck import strategies
+from gradcheck.engine import convergence, diagnosis, methods
+from gradcheck.engine.problem import Problem, layer_name
+from gradcheck.engine.residuals import residual_problem
+from gradcheck.engine.structure import StructureMismatch
+from gradcheck.errors import GradientMismatch, LayerContractError
+from gradcheck.results import NEAR_MISS, Report
+from gradcheck.strategies import directional
+
+
+def default_method(layer, arrays, strategy, wrt) -> str:
+    """Complex step for a complex-safe layer (no cancellation: rtol 2.3e-13), else central differences.
+
+    Except for a directional check of an array of REUSE_ELEMENTS or more: complex step's complex128 working
+    copy is twice the array (peak memory 4x it instead of 2x with central's adopted buffer) and one complex
+    forward costs more than central's two real ones (4x the flops of a real matrix product).
+    """
+    if not getattr(layer, "complex_safe", False):
+        return "central"
+    names = layer.inputs if wrt is None else wrt
+    big = any(np.size(arrays[k]) >= directional.REUSE_ELEMENTS for k in names if k in arrays)
+    return "central" if strategy == "directional" and big else "complex"
+
+
+def _options(layer, arrays, strategy, method, eps, samples, directions, wrt):
+    """(method, eps, samples, directions, wrt) validated, defaults filled in."""
+    kind = layer_name(layer)
+    if strategy not in strategies.STRATEGIES:
+        raise ValueError(f"strategy must be one of {', '.join(strategies.STRATEGIES)}, got {strategy!r}")
+    method = methods.get(default_method(layer, arrays, strategy, wrt) if method is None else method)
+    if method.needs_complex_safe and not getattr(layer, "complex_safe", False):
+        raise ValueError(f"{kind}: method {method.name!r} needs a complex-safe forward (layer.complex_safe = "
+                         f"True)")
+    eps = method.default_eps() if eps is None else float(eps)
+    if not eps > 0:
+        raise ValueError(f"eps must be positive, got {eps!r}")
+    samples = strategies.DEFAULT_SAMPLES if samples is None else int(samples)
+    directions = strategies.DEFAULT_DIRECTIONS if directions is None else int(directions)
+    for option, value in (("samples", samples), ("directions", directions)):
+        if value < 1:  # zero would check nothing and pass
+            raise ValueError(f"{option} must be at least 1, got {value}")
+    wrt = list(layer.inputs) if wrt is None else list(wrt)
+    unknown = [k for k in wrt if k not in layer.inputs]
+    if unknown:
+        raise LayerContractError(f"{kind}: wrt names {', '.join(unknown)}, not inputs of the layer "
+                                 f"(inputs: {', '.join(layer.inputs)})")
+    return method, eps, samples, directions, wrt
+
+
+def check(layer, arrays, *, strategy="exhaustive", method=None, eps=None, rtol=None, atol=None, samples=None,
+          directions=None, seed=0, wrt=None, residuals=None, name=None, keep_analytic=False,
+          explain=None) -> Report:
+    """Compare layer.backward with numerical derivatives; return a Report (never raises on a mismatch).
+
+    arrays: name -> array, every name in layer.inputs and layer.constants; never modified.
+    strategy: "exhaustive" | "sampled" (`samples` coordinates per array) | "directional" (`directions`
+    random directions spanning all checked arrays at once; when one fails, `directions` random unit
+    directions per array, failures located by bisection).
+    method: a name of gradcheck.engine.methods ("complex", "central") or None (default_method).
+    eps: the step (default: the method's); rtol/atol: override the error model's tolerances.
+    wrt: input names to check (default all); residuals: layer names of a Sequential whose "<name>.delta"
+    is checked against numerics of tail(name); seed: seeds G, directions and samples; name: the case name.
+    keep_analytic: directional checks with a method that adopts otherwise hand an analytic gradient of
+    REUSE_ELEMENTS or more elements over as its array's working copy (peak memory 2x an array instead of
+    3x), and its ArrayResult.analytic is None.
+    explain: a margin (e.g. results.NEAR_MISS), or None: every array that fails or whose margin is above
+    it also gets its error-vs-eps sweep and a diagnosis (what the pictures and `gradcheck explain` show).
+    Raises LayerContractError (a ValueError) when the layer or the arrays break the layer contract.
+    """
+    t0 = time.perf_counter()
+    method, eps, samples, directions, wrt = _options(layer, arrays, strategy, method, eps, samples,
+                                                     directions, wrt)
+    problem = Problem.build(layer, arrays, seed)
+    grads = problem.grads
+    per_array = dict(eps=eps, rtol=rtol, atol=atol, seed=seed, y_shape=problem.y.shape, samples=samples,
+                     directions=directions)
+    diffs = {}  # key -> (Differencer, its array name), for the sweeps of explain
+    try:  # a structure probe that fails because forward is not a function of its arrays blames the layer
+        diff = problem.differencer(method, eps)
+        results = {}
+        if strategy == "directional" and wrt:
+            joint = strategies.check_joint(diff, grads, arrays, wrt, directions=directions, seed=seed,
+                                           rtol=rtol, atol=atol, eps=eps, keep_analytic=keep_analytic)
+            if joint is not None:
+                results = {k: strategies.with_convergence(diff, k, r) for k, r in joint.items()}
+            elif any(grads[k] is None for k in wrt):  # a gradient lent its buffer: compute it again
+                grads = problem.backward_again()
+        for k in wrt:
+            if k not in results:
+                dtype = np.asarray(arrays[k]).dtype
+                results[k] = strategies.check_array(strategy, diff, k, k, grads[k], dtype, **per_array)
+            diffs[k] = (diff, k)
+        residual_results = {}
+        for r in residuals or []:
+            tail, tail_arrays, delta = residual_problem(layer, arrays, grads, r)
+            problem.forwards += 1  # the head's forward that produced u
+            tdiff = problem.differencer(method, eps, tail, tail_arrays)
+            key, x = f"{r}.delta", tail.inputs[0]
+            residual_results[key] = strategies.check_array(strategy, tdiff, key, x, delta,
+                                                           np.asarray(tail_arrays[x]).dtype, **per_array)
+            diffs[key] = (tdiff, x)
+    except StructureMismatch:
+        problem.require_deterministic()
+        raise
+    every = [*results.values(), *residual_results.values()]
+    if not all(res.passed and not res.kinks for res in every):  # a "kink" excuses a mismatch: confirm too
+        problem.require_deterministic()
+    forwards = problem.forwards + sum(d.forwards for d in {id(d): d for d, _ in diffs.values()}.values())
+    report = Report(case=name, arrays=results, residuals=residual_results, seed=int(seed), strategy=strategy,
+                    method=method.name, seconds=time.perf_counter() - t0, forwards=forwards, eps=eps)
+    if explain is not None:
+        _explain(report, problem, diffs, explain)
+    return report
+
+
+def _explain(report, problem, diffs, margin) -> None:
+    """Sweep eps and diagnose every array worth showing (computed here, so renderers only draw)."""
+    for r in report.shown(margin):
+        diff, name = diffs[r.name]
+        g = r.analytic
+        if g is None:  # lent to the check as a working copy: compute it again
+            g = problem.backward_again()[r.name]
+        r.sweep = convergence.sweep(diff, name, g, r)
+        r.diagnosis = diagnosis.diagnose(r)
+
+
+def assert_gradients(layer, arrays, **options) -> Report:
+    """check(), raising GradientMismatch (an AssertionError whose text is the verdict) unless it passed."""
+    report = check(layer, arrays, **options)
+    if not report.passed:
+        raise GradientMismatch(report)
+    return report
+
+
+__all__ = ["check", "assert_gradients", "default_method", "NEAR_MISS"]

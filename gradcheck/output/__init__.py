@@ -1,0 +1,3 @@
+"""Renderers of results: the verdict text (text), JSON (json), the run's table (table), the HTML page
+(html), heat maps and error-vs-eps plots (pictures), and the explanation of a failing case (explain).
+A renderer only reads a Report (or an Outcome); it never calls a layer or the checker."""

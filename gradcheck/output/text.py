@@ -1,0 +1,82 @@
+"""The readable verdict (Chainer's gradient_check style: the method and tolerances first, then numeric
+against analytic)::
+
+    FAIL fc-bias-averaged: 3 of 3 elements failed in b
+      method central  eps 6.06e-06  rtol 6.1e-09  atol 1.2e-08..4.1e-08  seed 0  strategy exhaustive
+      x  (4, 6) float64: checked 24 elements, failed 0, kinks 0, margin 0.0012, ..., 52 forwards
+      b  (3,) float64: checked 3 elements, failed 3, kinks 0, margin 3.1e+07, ..., 10 forwards
+        b[1]: analytic 0.41 numeric 1.64 |diff| 1.23 > tol 4.1e-08  (mismatch)
+
+Each array also carries its observed convergence order (gradcheck.engine.convergence)::
+
+        convergence order 0.0 (a plateau no eps gets under: a wrong gradient); |error| 0.71, 0.71, 0.71 ...
+"""
+
+from __future__ import annotations
+
+from gradcheck.results import SHOW_IN_TEXT, index_text
+
+
+def element_text(e) -> str:
+    cmp = ">" if e.failed else "<="
+    text = (f"{e.where}: analytic {e.analytic:.6g} numeric {e.numeric:.6g} |diff| {e.error:.3g} {cmp} tol "
+            f"{e.tolerance:.3g}")
+    if e.kind == "kink":
+        text += f"  (kink: one-sided {e.left:.6g} / {e.right:.6g})"
+    elif e.kind == "nonfinite":
+        text += "  (nonfinite: NaN or inf in the analytic or numeric value)"
+    elif e.kind == "mismatch":
+        text += "  (mismatch)"
+    return text
+
+
+def array_summary(r) -> str:
+    shared = " shared" if len(r.joint) > 1 else ""
+    text = (f"{r.name}  {r.shape} {r.dtype}: checked {r.checked} {r.unit},"
+            f" failed {r.failed}, kinks {len(r.kinks)}, margin {r.margin:.3g},"
+            f" rtol {r.rtol:.2g}, atol {r.atol:.2g}, {r.forwards} forwards{shared}")
+    if r.strategy == "directional" and r.failed:
+        where = ", ".join(e.where for e in r.located if e.failed) or "none"
+        text += f"; bisection located {where}"
+    return text
+
+
+def headline(report) -> str:
+    case = report.case if report.case is not None else "<unnamed case>"
+    if report.passed:
+        return f"PASS {case}: margin {report.margin:.3g}"
+    bad = [r for r in report.results() if not r.passed]
+    if not bad:
+        return f"FAIL {case}: nothing was checked"
+    counts = "; ".join(f"{r.failed} of {r.checked} {r.unit} failed in {r.name}" for r in bad)
+    return f"FAIL {case}: {counts}"
+
+
+def verdict(report) -> str:
+    results = report.results()
+    atols = [r.atol for r in results]
+    rtols = sorted({f"{r.rtol:.2g}" for r in results})
+    atol = (f"{min(atols):.2g}" if len(set(atols)) <= 1 else f"{min(atols):.2g}..{max(atols):.2g}") \
+        if atols else "-"
+    lines = [
+        headline(report),
+        f"  method {report.method}  eps {report.eps:.3g}  rtol {'/'.join(rtols) or '-'}  atol {atol}"
+        f"  seed {report.seed}  strategy {report.strategy}",
+    ]
+    for r in results:
+        lines.append("  " + array_summary(r))
+        shown = [e for e in r.worst if e.failed][:SHOW_IN_TEXT] if not r.passed else r.worst[:1]
+        lines.extend("    " + element_text(e) for e in shown)
+        if r.kinks:
+            lines.append(f"    {len(r.kinks)} kink(s), e.g. {element_text(r.kinks[0])}")
+        if r.convergence is not None:
+            lines.append(f"    {r.convergence}")
+    worst = report.worst
+    if worst is not None and not report.passed:
+        lines.append(f"  worst: {element_text(worst)}")
+    lines.extend(f"  warning: {w}" for w in report.warnings)
+    lines.append(f"  {report.forwards} forwards, {report.seconds:.3g} s")
+    return "\n".join(lines)
+
+
+__all__ = ["array_summary", "element_text", "headline", "index_text", "verdict"]

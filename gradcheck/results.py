@@ -1,0 +1,169 @@
+"""What a check found: per element, per array, per case. Plain data; gradcheck.output renders it
+(``str(report)`` is gradcheck.output.text's verdict).
+
+margin is the largest error / tolerance over the checked elements (kinks excluded): below 1 passes, and a
+margin of 0.5 says the case is within a factor 2 of failing. Whatever a renderer shows is here: the
+per-element values, the convergence order, and (when the check was asked to explain) the error-vs-eps
+sweep and the diagnosis of each array worth showing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from gradcheck.engine.verdict import Verdict
+
+SHOW_WORST = 10  # elements listed per array (largest error / tolerance first)
+SHOW_IN_TEXT = 3  # of which the verdict text prints
+NEAR_MISS = 0.5  # a passing array whose margin is above this is within a factor 2 of failing: shown
+
+
+def index_text(name: str, index) -> str:
+    """The one index formatter: ``W[123, 45]``; a directional value (index None) is ``W<direction>``."""
+    if index is None:
+        return f"{name}<direction>"
+    return f"{name}[{', '.join(str(int(i)) for i in index)}]"
+
+
+@dataclass
+class Element:
+    """One compared value: a coordinate (index) or a directional derivative (index None).
+
+    kind: a Verdict ("ok" | "mismatch" | "kink" | "nonfinite"); left/right: one-sided differences.
+    """
+
+    array: str
+    index: tuple[int, ...] | None
+    analytic: float
+    numeric: float
+    error: float
+    tolerance: float
+    kind: Verdict
+    left: float | None = None
+    right: float | None = None
+
+    def __post_init__(self):
+        self.kind = Verdict(self.kind)
+
+    @property
+    def where(self) -> str:
+        return index_text(self.array, self.index)
+
+    @property
+    def ratio(self) -> float:
+        """error / tolerance (inf for a non-finite element or a nonzero error at zero tolerance)."""
+        if not np.isfinite(self.error):
+            return float("inf")
+        if self.tolerance > 0:
+            return self.error / self.tolerance
+        return 0.0 if self.error == 0 else float("inf")
+
+    @property
+    def failed(self) -> bool:
+        return self.kind.failed
+
+    def __str__(self) -> str:
+        from gradcheck.output.text import element_text
+
+        return element_text(self)
+
+
+@dataclass
+class ArrayResult:
+    """The check of one array (an input, or a residual "<layer>.delta").
+
+    checked: coordinates compared, or directions for the directional strategy (then numeric is None and
+    the wrong elements that bisection located are in `located`, with their indices).
+    numeric: the numeric derivative per element (NaN where not checked); None for the directional strategy
+    and for a sampled array of over DENSE_NUMERIC elements, whose `sampled` is then (flat coordinates,
+    numeric values).
+    failed: mismatching or non-finite checks, in the unit of `checked`.
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    strategy: str
+    method: str
+    eps: float
+    rtol: float
+    atol: float
+    checked: int
+    failed: int
+    kinks: list[Element]
+    worst: list[Element]
+    margin: float
+    analytic: np.ndarray | None  # None: lent to the checker as a working copy (check's keep_analytic)
+    numeric: np.ndarray | None
+    forwards: int
+    seconds: float
+    located: list[Element] = field(default_factory=list)  # directional: elements found by bisection
+    convergence: object | None = None  # gradcheck.engine.convergence.Convergence at the verdict's steps
+    joint: tuple[str, ...] = ()  # directional: the arrays the directions spanned together (forwards shared)
+    sampled: tuple[np.ndarray, np.ndarray] | None = None  # see numeric
+    sweep: object | None = None  # Convergence over the full eps sweep (check(explain=...)), for pictures
+    diagnosis: list[str] = field(default_factory=list)  # sentences (check(explain=...))
+
+    @property
+    def passed(self) -> bool:
+        return self.failed == 0 and self.checked > 0
+
+    @property
+    def unit(self) -> str:
+        if len(self.joint) > 1:
+            return f"joint directions ({', '.join(self.joint)})"
+        return "directions" if self.strategy == "directional" else "elements"
+
+    def summary(self) -> str:
+        from gradcheck.output.text import array_summary
+
+        return array_summary(self)
+
+
+@dataclass
+class Report:
+    """The check of one case: every requested input, and the requested residuals of a Sequential."""
+
+    case: str | None
+    arrays: dict[str, ArrayResult]
+    residuals: dict[str, ArrayResult]
+    seed: int
+    strategy: str
+    method: str
+    seconds: float
+    forwards: int
+    eps: float = float("nan")
+    warnings: list[str] = field(default_factory=list)  # contract remarks that do not change the verdict
+
+    def results(self) -> list[ArrayResult]:
+        return [*self.arrays.values(), *self.residuals.values()]
+
+    @property
+    def passed(self) -> bool:
+        results = self.results()
+        return bool(results) and all(r.passed for r in results)
+
+    @property
+    def margin(self) -> float:
+        return max((r.margin for r in self.results()), default=0.0)
+
+    @property
+    def worst(self) -> Element | None:
+        elements = [e for r in self.results() for e in r.worst]
+        return max(elements, key=lambda e: e.ratio) if elements else None
+
+    def shown(self, margin: float = NEAR_MISS) -> list[ArrayResult]:
+        """The arrays worth drawing: failing ones, and those whose margin is above `margin`."""
+        return [r for r in self.results() if not r.passed or r.margin > margin]
+
+    def headline(self) -> str:
+        from gradcheck.output.text import headline
+
+        return headline(self)
+
+    def __str__(self) -> str:
+        from gradcheck.output.text import verdict
+
+        return verdict(self)

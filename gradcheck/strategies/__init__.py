@@ -1,0 +1,47 @@
+"""Which perturbations to make, as peers: every coordinate, a seeded sample of them, or random directions.
+
+    exhaustive   every coordinate, grouped by the layer's structure (strategies.exhaustive)
+    sampled      `samples` coordinates per array (strategies.sampled)
+    directional  `directions` random directions, failures located by bisection (strategies.directional)
+
+Each strategy module has check_array(ArrayCheck) -> the fields of an ArrayResult; check_array() here
+builds the ArrayResult and adds its convergence order.
+"""
+
+from __future__ import annotations
+
+from gradcheck.engine import convergence
+from gradcheck.results import ArrayResult
+from gradcheck.strategies import directional, exhaustive, sampled
+from gradcheck.strategies.directional import DEFAULT_DIRECTIONS, REUSE_ELEMENTS, check_joint
+from gradcheck.strategies.sampled import DEFAULT_SAMPLES
+from gradcheck.strategies.setting import make
+
+STRATEGIES = {"directional": directional, "sampled": sampled, "exhaustive": exhaustive}
+
+
+def check_array(strategy, diff, key, name, analytic, array_dtype, *, eps, rtol, atol, seed, y_shape, samples,
+                directions) -> ArrayResult:
+    """Check one array (an input of diff.layer, or a tail's "x" for a residual) -> its ArrayResult."""
+    check = make(diff, key, name, analytic, array_dtype, eps=eps, rtol=rtol, atol=atol, seed=seed,
+                 y_shape=y_shape, samples=samples, directions=directions)
+    fields = STRATEGIES[strategy].check_array(check)
+    result = ArrayResult(name=key, shape=check.shape, dtype=str(array_dtype), strategy=strategy,
+                         method=diff.method.name, eps=eps, rtol=check.rtol, analytic=check.g, **fields)
+    return with_convergence(diff, name, result)
+
+
+def with_convergence(diff, name, result) -> ArrayResult:
+    """result, with its convergence order measured when affordable (a few forwards, not counted in it)."""
+    if result.analytic is None:
+        why = "not measured: the analytic gradient's buffer served as the working copy"
+        result.convergence = convergence.not_measured(result, diff.method, why=why)
+    elif convergence.affordable(result, diff.method):
+        result.convergence = convergence.measure(diff, name, result.analytic, result)
+    else:
+        result.convergence = convergence.not_measured(result, diff.method)
+    return result
+
+
+__all__ = ["STRATEGIES", "DEFAULT_SAMPLES", "DEFAULT_DIRECTIONS", "REUSE_ELEMENTS", "check_array",
+           "check_joint", "with_convergence"]

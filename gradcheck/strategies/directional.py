@@ -1,0 +1,289 @@
+"""directional: random unit directions u per array: <g, u> against the derivative along u, one call of
+the method (two forwards for central) each at any size.
+
+First stage (check_joint): `directions` random directions spanning every checked array at once, so one
+call checks x, W and b together. Only when a joint direction fails is each array checked on its own
+(check_array): its own directions, one-sided differences and kinks, and bisection: the support of a
+failing direction is halved, each half checked as a direction of its own (u restricted to it), and the
+search descends into the failing halves down to single coordinates, which are checked as coordinates.
+k wrong elements of n cost ~ 2 k log2(n) extra checks.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+import numpy as np
+
+from gradcheck.engine import tolerance as tol_model
+from gradcheck.engine.verdict import KINK, MISMATCH, NONFINITE, OK, Verdict, classify, failed
+from gradcheck.results import SHOW_WORST, ArrayResult, Element
+from gradcheck.strategies.coordinates import elements
+from gradcheck.strategies.setting import analytic_dtype, rng_of
+
+DEFAULT_DIRECTIONS = 3  # directions per array
+MAX_LOCATED = 10  # wrong elements bisection locates per array before it stops (a wholly wrong gradient)
+MAX_LEAVES = 64  # coordinates one bisection may check in all (directions through many kinks)
+REUSE_ELEMENTS = 1 << 22  # an analytic gradient this large lends its buffer to the working copy (4M
+# float64 = 32 MB; at 100M weights it saves 0.8 GB of the peak and its page faults), with a method that adopts
+
+
+class Direction:
+    """A random unit direction of R^size.
+
+    Up to EXACT_NORM elements: a normalised standard normal vector drawn from `rng` (uniform on the
+    sphere), stored. Above it, generated chunk by chunk from a seed drawn from `rng` and never stored
+    whole: entries u_j = c (2 r_j - 1 + 2^-24), r_j a float32 uniform on the 2^24-level grid of [0, 1):
+    symmetric, never 0, and two errors of opposite sign cancel only when their levels tie (1 in 2^24).
+    They come from one PCG64 stream advanced to any (even) position, so u[a:b] is the same whether
+    generated alone (bisection) or as part of a pass; c gives E|u|^2 = 1 (|u| = 1 within ~1/sqrt(size):
+    1e-4 at 100M). A pass over a 100M-element array then costs ~0.1 s and chunk-sized buffers, not the
+    1.6 GB and seconds of normalised standard normals.
+    """
+
+    EXACT_NORM = 1 << 20
+
+    def __init__(self, rng, size):
+        self.size = int(size)
+        if self.size <= self.EXACT_NORM:
+            u = rng.standard_normal(self.size)
+            norm = np.linalg.norm(u)
+            self._u = u / norm if norm > 0 else u
+            return
+        self._u = None
+        self._state = np.random.PCG64(int(rng.integers(2**63))).state
+        self._local = threading.local()  # per thread: a bit generator and a float32 scratch buffer
+        rms = np.sqrt(1 / 3 - 2.0**-48 / 3)  # RMS of the levels 2 r - 1 + 2^-24 (r = k 2^-24)
+        self._c = 1.0 / (rms * np.sqrt(self.size))
+
+    def values(self, a, b, scale, out):
+        """out[:] = scale * u[a:b] (out: float64 of length b - a)."""
+        if self._u is not None:
+            return np.multiply(self._u[a:b], scale, out=out)
+        start = a % 2  # a 64-bit draw holds two float32 uniforms
+        n = b - a + start
+        local = self._local
+        if getattr(local, "r", None) is None or local.r.size < n:
+            local.bitgen, local.r = np.random.PCG64(0), np.empty(n, dtype=np.float32)
+        bitgen = local.bitgen
+        bitgen.state = self._state
+        bitgen.advance((a - start) // 2)
+        r = local.r[:n]
+        np.random.Generator(bitgen).random(out=r, dtype=np.float32)
+        np.multiply(r[start:], 2 * scale * self._c, out=out)
+        out += scale * self._c * (2.0**-24 - 1)
+        return out
+
+    def __getitem__(self, index):
+        lo, hi, _ = index.indices(self.size)
+        return self.values(lo, hi, 1.0, np.empty(max(hi - lo, 0)))
+
+
+def random_direction(rng, size) -> Direction:
+    """A random unit direction of R^size (see Direction), its seed drawn from `rng`."""
+    return Direction(rng, size)
+
+
+def bisect(judge, leaf, size, limit=MAX_LOCATED, leaves=MAX_LEAVES):
+    """Locate the coordinates behind a failing direction.
+
+    judge(lo, hi) -> (failed, ratio): the direction restricted to the flat slice [lo, hi).
+    leaf(j) -> Element: coordinate j checked on its own (the authoritative verdict: ok, mismatch, kink).
+    A slice whose halves both pass (errors that cancel, or that only add up over the whole slice) is
+    followed into its worse half, so the search always ends on coordinates. It stops after `limit`
+    failing coordinates or `leaves` coordinates in all (kinks: a direction through several
+    non-differentiable points can fail although every coordinate is a valid subgradient).
+    Returns (elements, complete): complete is False when a limit stopped the search.
+    """
+    found, visited = [], [0]
+
+    def search(lo, hi):
+        if sum(e.failed for e in found) >= limit or visited[0] >= leaves:
+            return
+        if hi - lo == 1:
+            visited[0] += 1
+            found.append(leaf(lo))
+            return
+        mid = (lo + hi) // 2
+        halves = [(lo, mid), (mid, hi)]
+        verdicts = [judge(a, b) for a, b in halves]
+        failing = [half for half, (failed, _) in zip(halves, verdicts, strict=True) if failed]
+        if not failing:
+            failing = [halves[int(np.argmax([ratio for _, ratio in verdicts]))]]
+        for a, b in failing:
+            search(a, b)
+
+    if size > 0:
+        search(0, size)
+    complete = sum(e.failed for e in found) < limit and visited[0] < leaves
+    return found, complete
+
+
+def _cleared(check, u, gflat, error):
+    """A failing direction that passes at a smaller step with an error that really fell
+    (tolerance.REFINE_FACTORS): it crosses a kink within eps, it does not point at a wrong gradient."""
+    for h, rtol_h, atol_h in check.smaller_steps():
+        along = check.diff.direction(check.name, u, gflat, 0, gflat.size, eps=h)
+        atol_h = check.atol_at(h, rtol_h, along.terms) if atol_h is None else atol_h
+        err_h = abs(along.analytic - along.numeric)
+        if (err_h <= tol_model.tolerance(along.numeric, rtol_h, atol_h)
+                and err_h <= tol_model.REFINE_DROP * error):
+            return True
+    return False
+
+
+def _judge(check, u, gflat, lo, hi):
+    """(along, left, right, code, error, tolerance, atol) of u restricted to [lo, hi); one-sided
+    differences (a forward at the base point) only for a failing direction."""
+    along = check.diff.direction(check.name, u, gflat, lo, hi)
+    atol = check.direction_atol(along.terms)
+    a, n = along.analytic, along.numeric
+    left = right = None
+    if not abs(a - n) <= tol_model.tolerance(n, check.rtol, atol):
+        left, right = along.one_sided()
+    codes, error, tolerance = classify([a], [n], None if left is None else [left],
+                                       None if right is None else [right], rtol=check.rtol, atol=atol,
+                                       eps=check.eps, rounding=check.rounding)
+    return along, left, right, int(codes[0]), float(error[0]), float(tolerance[0]), atol
+
+
+def check_array(check) -> dict:
+    """`check.directions` directions of one array, failures located by bisection; ArrayResult fields."""
+    diff, key, shape = check.diff, check.key, check.shape
+    t0, f0 = time.perf_counter(), diff.forwards
+    gflat = np.ascontiguousarray(check.g, dtype=np.float64).reshape(-1)
+    size = gflat.size
+    coord_atol = check.coordinate_atol()
+    judge = dict(rtol=check.rtol, eps=check.eps, rounding=check.rounding)
+
+    def leaf(j):
+        numeric, left, right = diff.coordinates(check.name, np.array([j], dtype=np.int64))
+        c, e, t = classify(gflat[j:j + 1], numeric, left, right, atol=coord_atol, **judge)
+        index = tuple(int(v) for v in np.unravel_index(j, shape))
+        return Element(key, index, float(gflat[j]), float(numeric[0]), float(e[0]), float(t[0]),
+                       Verdict.of(c[0]), None if left is None else float(left[0]),
+                       None if right is None else float(right[0]))
+
+    results, located, atols = [], [], []
+    for _ in range(int(check.directions)):
+        u = random_direction(check.rng, size)
+        along, lft, rgt, code, error, tolerance, atol = _judge(check, u, gflat, 0, size)
+        atols.append(atol)
+        if code == MISMATCH and lft is not None and _cleared(check, u, gflat, error):
+            code = KINK
+        budget = MAX_LOCATED - sum(e.failed for e in located)
+        if code in (MISMATCH, NONFINITE) and budget > 0:
+
+            def half(lo, hi, u=u):
+                _, _, _, c, e, t, _ = _judge(check, u, gflat, lo, hi)
+                ratio = np.inf if c == NONFINITE or t <= 0 else e / t
+                return c in (MISMATCH, NONFINITE), ratio
+
+            seen = {e.index for e in located}
+            found, complete = bisect(half, leaf, size, budget)
+            for e in found:
+                if e.index not in seen:
+                    located.append(e)
+                    seen.add(e.index)
+            # non-differentiable along u (one-sided differences disagree), and every coordinate the search
+            # reached is ok or a kink: several kinks at once, each a valid subgradient, not a failure
+            if (code == MISMATCH and lft is not None and complete and not any(e.failed for e in found)
+                    and any(e.kind == Verdict.KINK for e in found)
+                    and abs(rgt - lft) > tol_model.kink_threshold(lft, rgt, check.eps, check.rounding)):
+                code = KINK
+        results.append((along.analytic, along.numeric, lft, rgt, code, error, tolerance))
+
+    values = np.array([r[:2] for r in results], dtype=np.float64).reshape(-1, 2)
+    codes = np.array([r[4] for r in results], dtype=np.int64)
+    error = np.array([r[5] for r in results])
+    tolerance = np.array([r[6] for r in results])
+    one_sided = results and all(r[2] is not None for r in results)
+    left = np.array([r[2] for r in results], dtype=np.float64) if one_sided else None
+    right = np.array([r[3] for r in results], dtype=np.float64) if one_sided else None
+    if left is None and any(r[2] is not None for r in results):  # some directions passed: no one-sided
+        left = np.array([np.nan if r[2] is None else r[2] for r in results])
+        right = np.array([np.nan if r[3] is None else r[3] for r in results])
+    kinks, worst, margin = elements(key, shape, None, values[:, 0], values[:, 1], left, right, codes, error,
+                                    tolerance)
+    bad_located = [e for e in located if e.failed]
+    worst = (sorted(bad_located, key=lambda e: -e.ratio)[:SHOW_WORST] + worst)[:SHOW_WORST]
+    return dict(checked=len(results), failed=int(np.count_nonzero(failed(codes))), kinks=kinks, worst=worst,
+                margin=margin, numeric=None, forwards=diff.forwards - f0, seconds=time.perf_counter() - t0,
+                atol=max(atols) if atols else 0.0, located=located)
+
+
+def _own_buffer(grads, k) -> bool:
+    """grads[k] is a float64, C-contiguous, writable array whose memory nothing but the grads dict reaches
+    (a layer that keeps or shares its gradient keeps it intact): it owns its memory, or it is a reshape of
+    a whole array that nothing else holds (Conv2D's dk, its matrix product reshaped)."""
+    g = grads[k]
+    if not (type(g) is np.ndarray and g.dtype == np.float64 and g.flags.c_contiguous and g.flags.writeable
+            and sys.getrefcount(g) <= 3):  # grads' entry, g, getrefcount's argument
+        return False
+    base = g.base
+    if base is None:
+        return g.flags.owndata
+    return (type(base) is np.ndarray and base.base is None and base.flags.owndata and base.nbytes == g.nbytes
+            and sys.getrefcount(base) <= 3)  # g's base, this name, getrefcount's argument
+
+
+def check_joint(diff, grads, arrays, names, *, directions, seed, rtol, atol, eps, keep_analytic):
+    """The first stage: `directions` random directions spanning all arrays at once.
+
+    Direction i is, on each array k, the i-th direction the per-array check of k draws (random_direction
+    from rng_of(seed, k)), so the joint derivative is the sum of the per-array ones, and one call of the
+    method checks every array. Returns {name: ArrayResult} when every joint direction passes, or None
+    (after the first failure): the caller then checks each array on its own.
+
+    Unless keep_analytic, an analytic gradient of at least REUSE_ELEMENTS elements that the check owns
+    becomes its array's working copy (Differencer.adopt) once its sums along the directions are taken;
+    such a result's analytic is None, and grads[k] is set to None (the caller recomputes on a failure).
+    """
+    method = diff.method
+    t0, f0 = time.perf_counter(), diff.forwards
+    sizes = {k: int(np.size(grads[k])) for k in names}
+    dtypes = {k: analytic_dtype(np.asarray(arrays[k]).dtype, grads[k]) for k in names}
+    rtols = {k: float(rtol) if rtol is not None else tol_model.default_rtol(method, eps, d)
+             for k, d in dtypes.items()}
+    if len(set(rtols.values())) != 1 or min(sizes.values()) == 0:
+        return None  # mixed precisions (one rtol cannot serve all) or an empty array: per array
+    rtol_ = rtols[names[0]]
+    rounding = tol_model.rounding_atol(method, eps, diff.S)
+    rngs = {k: rng_of(seed, k) for k in names}
+    us = [{k: random_direction(rngs[k], sizes[k]) for k in names} for _ in range(int(directions))]
+    gflat, consumed = {}, []
+    for k in names:
+        if not keep_analytic and method.adopts and sizes[k] >= REUSE_ELEMENTS and _own_buffer(grads, k):
+            g = grads[k].reshape(-1)
+            grads[k] = None
+            known = [diff.sums(k, u[k], g, eps) for u in us[1:]]  # later directions' sums, before g is gone
+            diff.adopt(k, g.reshape(np.shape(arrays[k])))
+            gflat[k] = [g, *known]
+            consumed.append(k)
+        else:
+            g = np.ascontiguousarray(grads[k], dtype=np.float64).reshape(-1)
+            gflat[k] = [g] * len(us)
+    label = names[0] if len(names) == 1 else f"({', '.join(names)})"
+    found, atols = [], []
+    for i, u in enumerate(us):
+        along = diff.directions([(k, u[k], gflat[k][i], 0, sizes[k]) for k in names], eps)
+        dir_atol = (float(atol) if atol is not None
+                    else tol_model.default_atol(method, eps, rtol_, along.terms, diff.S))
+        codes, error, tolerance = classify([along.analytic], [along.numeric], None, None, rtol=rtol_,
+                                           atol=dir_atol, eps=eps, rounding=rounding)
+        if codes[0] != OK:
+            return None
+        found.append(Element(label, None, float(along.analytic), float(along.numeric), float(error[0]),
+                             float(tolerance[0]), Verdict.OK))
+        atols.append(dir_atol)
+    margin = max(e.ratio for e in found) if found else 0.0
+    worst = sorted(found, key=lambda e: -e.ratio)[:SHOW_WORST]
+    forwards, seconds = diff.forwards - f0, time.perf_counter() - t0
+    return {k: ArrayResult(name=k, shape=tuple(np.shape(arrays[k])), dtype=str(np.asarray(arrays[k]).dtype),
+                           strategy="directional", method=method.name, eps=eps, rtol=rtol_, atol=max(atols),
+                           checked=len(found), failed=0, kinks=[], worst=list(worst), margin=margin,
+                           analytic=None if k in consumed else grads[k], numeric=None, forwards=forwards,
+                           seconds=seconds, joint=tuple(names))
+            for k in names}

@@ -1,0 +1,113 @@
+"""Running a plan of coordinate groups: one call of the method per group, on threads when it pays.
+
+A plan is a sequence of (coords, labels): one group of coordinates perturbed together (labels: output
+element -> position in coords, gradcheck.engine.structure), or one coordinate (labels None). The
+exhaustive and sampled strategies make plans; this module evaluates them.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from gradcheck.engine.threads import blas_threads, cpu_count
+
+# Plans run their forwards on one BLAS thread each and spread the groups over threads of their own (one
+# Differencer fork, i.e. one set of working copies, per thread) when the working copies are small and the
+# remaining groups would take a while.
+FORK_BYTES = 256 << 20  # largest set of working copies a thread may copy
+PARALLEL_AFTER = 0.05  # seconds of estimated remaining work before threads are started
+
+
+class Counted:
+    """Delegates to a layer and counts its forward calls on the differencer (structure probes)."""
+
+    def __init__(self, layer, differencer):
+        self._layer, self._differencer = layer, differencer
+
+    def __getattr__(self, attr):
+        return getattr(self._layer, attr)
+
+    def forward(self, **arrays):
+        self._differencer.forwards += 1
+        return self._layer.forward(**arrays)
+
+
+def counted(layer, differencer):
+    # keep the layer's class name: structure's error messages name it
+    return type(type(layer).__name__, (Counted,), {})(layer, differencer)
+
+
+def _evaluate(differencer, name, plan, total, eps=None):
+    """(coords, central, left, right) per non-empty group of `plan` (`total` groups), in plan order.
+
+    Small problems (working copies under FORK_BYTES): one BLAS thread per forward; after two groups, if
+    the rest is estimated to take over PARALLEL_AFTER seconds, the remaining groups go to cpu_count()
+    threads, each with its own fork of the differencer (numpy releases the GIL in the forward's kernels).
+    Large problems: serial, BLAS keeps its threads (one forward is then big enough to use them).
+    """
+    plan = ((c, labels) for c, labels in plan if c.size)
+    if differencer.work_bytes() > FORK_BYTES:
+        for c, labels in plan:
+            yield (c, *differencer.coordinates(name, c, labels, eps))
+        return
+    workers = cpu_count()
+    with blas_threads(1):
+        t0, done = time.perf_counter(), 0
+        for c, labels in plan:
+            yield (c, *differencer.coordinates(name, c, labels, eps))
+            done += 1
+            if done == 2:
+                break
+        remaining = total - done
+        if workers < 2 or done < 2 or (time.perf_counter() - t0) / done * remaining < PARALLEL_AFTER:
+            for c, labels in plan:
+                yield (c, *differencer.coordinates(name, c, labels, eps))
+            return
+        if differencer.method.one_sided:
+            differencer.y0  # noqa: B018  (the base point, computed once and shared by the forks)
+        local, forks, lock = threading.local(), [], threading.Lock()
+
+        def task(c, labels):
+            d = getattr(local, "differencer", None)
+            if d is None:
+                d = local.differencer = differencer.fork()
+                with lock:
+                    forks.append(d)
+            return (c, *d.coordinates(name, c, labels, eps))
+
+        try:
+            with ThreadPoolExecutor(workers) as pool:
+                pending = deque()
+                for c, labels in plan:
+                    pending.append(pool.submit(task, c, labels))
+                    if len(pending) >= 2 * workers:
+                        yield pending.popleft().result()
+                while pending:
+                    yield pending.popleft().result()
+        finally:
+            differencer.forwards += sum(d.forwards for d in forks)
+
+
+def run(differencer, name, plan, total, eps=None):
+    """(coords, numeric, left, right) over every group of `plan` (`total` groups), concatenated in plan
+    order; left/right None without one-sided differences."""
+    coords, central, left, right = [], [], [], []
+    for c, d, lft, rgt in _evaluate(differencer, name, plan, total, eps):
+        coords.append(c)
+        central.append(d)
+        left.append(lft)
+        right.append(rgt)
+    if not coords:
+        empty = np.zeros(0)
+        return np.zeros(0, dtype=np.int64), empty, None, None
+    coords, central = np.concatenate(coords), np.concatenate(central)
+    if left[0] is None:
+        return coords, central, None, None
+    return coords, central, np.concatenate(left), np.concatenate(right)
+
+

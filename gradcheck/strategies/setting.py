@@ -1,0 +1,103 @@
+"""What checking one array needs, resolved once: the problem, the method, the tolerances, the rng."""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from gradcheck.engine import tolerance as tol_model
+
+
+def rng_of(seed, key):
+    """The rng of one array: depends on the seed and the array's name only (not on what else is checked)."""
+    return np.random.default_rng([int(seed), zlib.crc32(key.encode())])
+
+
+def rms(a) -> float:
+    """RMS of the finite values of `a` (one BLAS dot, no array-sized temporaries, for float64)."""
+    a = np.asarray(a)
+    if a.dtype == np.float64 and a.size:
+        flat = a.reshape(-1)
+        ss = float(np.dot(flat, flat))
+        if np.isfinite(ss):
+            return float(np.sqrt(ss / flat.size))
+    a = np.abs(a).astype(np.float64)
+    finite = a[np.isfinite(a)]
+    return float(np.sqrt(np.mean(finite * finite))) if finite.size else 0.0
+
+
+def analytic_dtype(array_dtype, g):
+    """The precision of the analytic side: the coarser of the array's dtype and its gradient's."""
+    g = np.asarray(g)
+    dtypes = (np.dtype(array_dtype), g.dtype if g.dtype.kind in "fc" else np.dtype(np.float64))
+    return max(dtypes, key=tol_model.unit_roundoff)
+
+
+@dataclass
+class ArrayCheck:
+    """One array to check.
+
+    diff: the Differencer of the problem; key: the reported name ("W", "conv.delta"); name: the array in
+    diff's arrays (a residual's tail input "x"); g: the analytic gradient (the array's shape); dtype: the
+    analytic side's precision; rtol: resolved; rtol_given / atol_given: the caller's (None: the error
+    model's); rounding: the method's rounding floor at eps (tolerance.rounding_atol).
+    """
+
+    diff: object
+    key: str
+    name: str
+    g: np.ndarray
+    dtype: np.dtype
+    eps: float
+    rtol: float
+    rtol_given: float | None
+    atol_given: float | None
+    rounding: float
+    rng: np.random.Generator
+    y_shape: tuple[int, ...]
+    samples: int
+    directions: int
+
+    @property
+    def method(self):
+        return self.diff.method
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.g.shape)
+
+    def coordinate_atol(self) -> float:
+        """The atol of a coordinate check: the caller's, or rtol * RMS(g) + the rounding floor."""
+        if self.atol_given is not None:
+            return float(self.atol_given)
+        return tol_model.default_atol(self.method, self.eps, self.rtol, rms(self.g), self.diff.S)
+
+    def direction_atol(self, terms: float) -> float:
+        """The atol of a directional check whose <g, u> has terms of total size `terms`."""
+        if self.atol_given is not None:
+            return float(self.atol_given)
+        return tol_model.default_atol(self.method, self.eps, self.rtol, terms, self.diff.S)
+
+    def smaller_steps(self):
+        """(h, rtol_h, atol_h or None) for each re-test step eps/10, eps/100: the error model at that step,
+        or the caller's own rtol/atol when given (atol None: the caller computes it from its scale)."""
+        for factor in tol_model.REFINE_FACTORS:
+            h = self.eps / factor
+            rtol_h = (tol_model.default_rtol(self.method, h, self.dtype) if self.rtol_given is None
+                      else self.rtol_given)
+            yield h, rtol_h, self.atol_given
+
+    def atol_at(self, h, rtol_h, scale) -> float:
+        return tol_model.default_atol(self.method, h, rtol_h, scale, self.diff.S)
+
+
+def make(diff, key, name, g, array_dtype, *, eps, rtol, atol, seed, y_shape, samples, directions):
+    g = np.asarray(g)
+    dtype = analytic_dtype(array_dtype, g)
+    method = diff.method
+    rtol_ = tol_model.default_rtol(method, eps, dtype) if rtol is None else float(rtol)
+    return ArrayCheck(diff, key, name, g, dtype, eps, rtol_, rtol, atol,
+                      tol_model.rounding_atol(method, eps, diff.S), rng_of(seed, key), tuple(y_shape),
+                      samples, directions)
