@@ -47,7 +47,8 @@ def test_layers_never_import_gradcheck():
 
 
 def test_modules_stay_small_and_the_entry_point_short():
-    sizes = {p.relative_to(ROOT): len(p.read_text(encoding="utf-8").splitlines()) for p in PACKAGE.rglob("*.py")}
+    sizes = {p.relative_to(ROOT): len(p.read_text(encoding="utf-8").splitlines())
+             for p in PACKAGE.rglob("*.py")}
     assert not {p: n for p, n in sizes.items() if n > 420}
     assert sizes[Path("gradcheck/checker.py")] < 200
 
