@@ -20,8 +20,16 @@ SCHEMA_PATH = Path(__file__).with_name("case.schema.json")
 
 @cache
 def schema() -> dict:
-    """The published JSON Schema of a case."""
-    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    """The JSON Schema of a case: case.schema.json, with the strategies and methods the checker registers
+    as the enums of check.strategy and check.method (so a new method or strategy is registered once)."""
+    from gradcheck.engine import methods
+    from gradcheck.strategies import STRATEGIES
+
+    data = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    check = data["properties"]["check"]["properties"]
+    check["strategy"]["enum"] = list(STRATEGIES)
+    check["method"]["enum"] = list(methods.names())
+    return data
 
 
 @cache
