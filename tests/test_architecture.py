@@ -54,12 +54,13 @@ def test_modules_stay_small_and_the_entry_point_short():
 
 
 def test_nothing_in_the_project_cites_files_outside_it():
+    outside = ("DESIGN" + ".md", "../" + "shared")  # spelled apart, so this file does not cite them
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     for name in tracked.split():
         path = ROOT / name
         if path.suffix in (".py", ".md", ".yaml", ".toml", ".json", "") and path.is_file():
             text = path.read_text(encoding="utf-8", errors="replace")
-            assert "DESIGN.md" not in text and "../shared" not in text, name
+            assert not [word for word in outside if word in text], name
 
 
 def test_the_plugin_imports_no_numerics_until_a_case_is_collected():
