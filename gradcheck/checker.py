@@ -86,6 +86,12 @@ def check(layer, arrays, *, strategy="exhaustive", method=None, eps=None, rtol=N
     method, eps, samples, directions, wrt = _options(layer, arrays, strategy, method, eps, samples,
                                                      directions, wrt)
     problem = Problem.build(layer, arrays, seed)
+    if not (wrt or residuals):  # nothing asked: not a pass
+        why = ("nothing was checked: wrt is empty, so no array was asked for" if layer.inputs
+               else "nothing was checked: the layer has no inputs")
+        return Report(case=name, arrays={}, residuals={}, seed=int(seed), strategy=strategy,
+                      method=method.name, seconds=time.perf_counter() - t0, forwards=problem.forwards,
+                      eps=eps, warnings=list(problem.warnings), cause=why)
     grads = problem.grads
     per_array = dict(eps=eps, rtol=rtol, atol=atol, seed=seed, y_shape=problem.y.shape, samples=samples,
                      directions=directions)
@@ -122,7 +128,8 @@ def check(layer, arrays, *, strategy="exhaustive", method=None, eps=None, rtol=N
         problem.require_deterministic()
     forwards = problem.forwards + sum(d.forwards for d in {id(d): d for d, _ in diffs.values()}.values())
     report = Report(case=name, arrays=results, residuals=residual_results, seed=int(seed), strategy=strategy,
-                    method=method.name, seconds=time.perf_counter() - t0, forwards=forwards, eps=eps)
+                    method=method.name, seconds=time.perf_counter() - t0, forwards=forwards, eps=eps,
+                    warnings=list(problem.warnings), cause=problem.cause)
     if explain is not None:
         _explain(report, problem, diffs, explain)
     return report

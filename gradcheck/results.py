@@ -136,6 +136,7 @@ class Report:
     forwards: int
     eps: float = float("nan")
     warnings: list[str] = field(default_factory=list)  # contract remarks that do not change the verdict
+    cause: str | None = None  # what makes this not a pass whatever the arrays say (wrt empty, y not finite)
 
     def results(self) -> list[ArrayResult]:
         return [*self.arrays.values(), *self.residuals.values()]
@@ -143,7 +144,7 @@ class Report:
     @property
     def passed(self) -> bool:
         results = self.results()
-        return bool(results) and all(r.passed for r in results)
+        return self.cause is None and bool(results) and all(r.passed for r in results)
 
     @property
     def margin(self) -> float:

@@ -65,7 +65,7 @@ class Convergence:
 
     steps, errors, floors: per step h (errors |analytic - numeric| along u; floors the rounding floor).
     order: fitted slope of log e vs log h over the resolved steps (None when fewer than two are above
-    the floor). verdict: "converges" | "plateau" | "exact" | "irregular".
+    the floor). verdict: "converges" | "plateau" | "exact" | "irregular" | "nonfinite" (no finite error).
     """
 
     array: str
@@ -90,6 +90,7 @@ class Convergence:
             "plateau": "a plateau no eps gets under: a wrong gradient",
             "exact": "rounding only at every eps: linear along u, agrees",
             "irregular": "neither eps^2 nor a plateau: kinks or a steep function",
+            "nonfinite": "NaN or inf at every eps: no order to measure",
         }[self.verdict]
         return f"convergence order {order} ({meaning}); |error| {errs} at eps {steps} along {self.direction}"
 
@@ -160,7 +161,7 @@ def classify(steps, errors, floors):
     steps, errors, floors = (np.asarray(v, dtype=np.float64) for v in (steps, errors, floors))
     finite = np.isfinite(errors)
     if not finite.all():
-        return None, "plateau" if not finite.any() else "irregular"
+        return None, "nonfinite" if not finite.any() else "irregular"
     resolved = errors > floors
     if resolved.sum() < 2:
         return None, "plateau" if resolved.any() and resolved[-1] else "exact"

@@ -21,17 +21,48 @@ bit-identical in y1 and y2, so they contribute exactly 0 instead of their roundi
 from __future__ import annotations
 
 import contextlib
+import linecache
+import re
 
 import numpy as np
 
 from gradcheck.engine.threads import CHUNK, in_parts
+from gradcheck.errors import LayerContractError
 
 
 def read_only(a: np.ndarray) -> np.ndarray:
-    """A view of `a` the layer cannot write through."""
-    v = np.asarray(a).view()
-    v.flags.writeable = False
+    """A view of `a` the layer cannot write through, nor make writeable again: its base is a read-only
+    buffer (memoryview.toreadonly, no copy), so ``x.flags.writeable = True`` raises ValueError, on it and
+    on every view of it. An array no buffer can describe (object dtype) is copied instead."""
+    a = np.asarray(a)
+    try:
+        v = np.asarray(memoryview(a).toreadonly())
+    except (TypeError, ValueError, BufferError, NotImplementedError):
+        v = None
+    if v is None or v.dtype != a.dtype or v.shape != a.shape:
+        v = np.array(a, copy=True)
+        v.flags.writeable = False
+        v = v.view()
+        v.flags.writeable = False
     return v
+
+
+def write_attempt(layer, arrays, error, tb) -> str | None:
+    """The LayerContractError text for a ValueError raised when the layer tried to make one of the read-only
+    `arrays` (name -> what it was handed) writeable, or None for any other error. tb: the traceback, whose
+    innermost frame names the array (a local that is one of `arrays`)."""
+    if "WRITEABLE" not in str(error):
+        return None
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    local = dict(tb.tb_frame.f_locals) if tb is not None else {}
+    line = linecache.getline(tb.tb_frame.f_code.co_filename, tb.tb_lineno) if tb is not None else ""
+    held = {n: k for n, v in local.items() for k, a in arrays.items() if v is a}  # local name -> array
+    named = [k for n, k in held.items() if re.search(rf"\b{re.escape(n)}\b", line)]
+    names = list(dict.fromkeys(named or list(held.values()) or list(arrays)))
+    return (f"{type(layer).__name__}: forward tried to make its read-only input {', '.join(names)} writeable "
+            f"({error}): the checker's arrays must never be modified, so forward must not write into them "
+            f"(work on a copy: x = x.copy())")
 
 
 def _floating(a) -> bool:
@@ -167,7 +198,13 @@ class Differencer:
 
     def _forward(self) -> np.ndarray:
         self.forwards += 1
-        return np.asarray(self.layer.forward(**self._args)[0])
+        try:
+            return np.asarray(self.layer.forward(**self._args)[0])
+        except ValueError as e:
+            text = write_attempt(self.layer, self._args, e, e.__traceback__)
+            if text is None:
+                raise
+            raise LayerContractError(text) from e
 
     @property
     def y0(self) -> np.ndarray:

@@ -30,7 +30,14 @@ def element_text(e) -> str:
     return text
 
 
+def nothing_checked(r) -> str:
+    """Why an array had nothing checked (it has no elements)."""
+    return f"nothing was checked in {r.name}: it has no elements (shape {tuple(r.shape)})"
+
+
 def array_summary(r) -> str:
+    if r.checked == 0:
+        return f"{r.name}  {r.shape} {r.dtype}: {nothing_checked(r)}"
     shared = " shared" if len(r.joint) > 1 else ""
     text = (f"{r.name}  {r.shape} {r.dtype}: checked {r.checked} {r.unit},"
             f" failed {r.failed}, kinks {len(r.kinks)}, margin {r.margin:.3g},"
@@ -45,10 +52,13 @@ def headline(report) -> str:
     case = report.case if report.case is not None else "<unnamed case>"
     if report.passed:
         return f"PASS {case}: margin {report.margin:.3g}"
+    if report.cause is not None:
+        return f"FAIL {case}: {report.cause}"
     bad = [r for r in report.results() if not r.passed]
     if not bad:
         return f"FAIL {case}: nothing was checked"
-    counts = "; ".join(f"{r.failed} of {r.checked} {r.unit} failed in {r.name}" for r in bad)
+    counts = "; ".join(nothing_checked(r) if r.checked == 0
+                       else f"{r.failed} of {r.checked} {r.unit} failed in {r.name}" for r in bad)
     return f"FAIL {case}: {counts}"
 
 

@@ -167,7 +167,7 @@ def check_array(check) -> dict:
                        None if right is None else float(right[0]))
 
     results, located, atols = [], [], []
-    for _ in range(int(check.directions)):
+    for _ in range(int(check.directions) if size else 0):  # no direction of an empty array: nothing checked
         u = random_direction(check.rng, size)
         along, lft, rgt, code, error, tolerance, atol = _judge(check, u, gflat, 0, size)
         atols.append(atol)
