@@ -129,7 +129,8 @@ def check(layer, arrays, *, strategy="exhaustive", method=None, eps=None, rtol=N
     forwards = problem.forwards + sum(d.forwards for d in {id(d): d for d, _ in diffs.values()}.values())
     report = Report(case=name, arrays=results, residuals=residual_results, seed=int(seed), strategy=strategy,
                     method=method.name, seconds=time.perf_counter() - t0, forwards=forwards, eps=eps,
-                    warnings=list(problem.warnings), cause=problem.cause)
+                    warnings=[*problem.warnings, *(w for r in every for w in r.warnings)],
+                    cause=problem.cause)
     if explain is not None:
         _explain(report, problem, diffs, explain)
     return report

@@ -224,8 +224,9 @@ def measure(diff, name: str, g, result, steps=VERDICT_STEPS, key=None) -> Conver
             floors.append(_floor(method, float(h), dtype, along.analytic, along.terms, diff.S))
             analytic.append(along.analytic)
     order, verdict = classify(steps, errors, floors)
-    if verdict == "plateau" and result.passed and not getattr(diff.layer, "complex_safe", False):
-        verdict = "irregular"  # kinks (ReLU, max pool) crossed by the larger steps, not a wrong gradient
+    if verdict == "plateau" and result.failed == 0 and not getattr(diff.layer, "complex_safe", False):
+        verdict = "irregular"  # kinks (ReLU, max pool) crossed by the larger steps (or coinciding at an
+        # undecided point), not a wrong gradient
     return Convergence(key, method.name, np.asarray(steps, float), np.asarray(errors), np.asarray(floors),
                        order, verdict, description, spent[0], np.asarray(analytic))
 

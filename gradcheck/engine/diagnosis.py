@@ -31,6 +31,9 @@ def diagnose(result) -> list[str]:
     """Sentences about array `result` (an ArrayResult): which pattern explains its mismatch, if any."""
     if result.passed:
         return [f"{result.name}: passes (margin {result.margin:.3g})"]
+    if result.failed == 0 and result.undecided:
+        return [f"{result.name}: {result.undecided} of {result.checked} undecided: several kinks coincide at "
+                f"this point (finite differences cannot decide there); move the point so that they separate"]
     if result.numeric is None and getattr(result, "sampled", None) is not None:
         where = ", ".join(index_text(e.array, e.index) for e in result.worst if e.failed) or "none shown"
         return [f"{result.name}: {result.failed} of {result.checked} sampled coordinates wrong: {where}"]

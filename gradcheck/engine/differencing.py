@@ -215,6 +215,10 @@ class Differencer:
 
     # -- primitives the methods combine -------------------------------------------------------------
 
+    def weigh(self, dy):
+        """Each output element's term of a difference of L = sum(G * y): G * dy, output-shaped."""
+        return self.G * dy
+
     def perturbed(self, name, coords, step):
         """(y, stored): the output with arrays[name] at the flat indices `coords` moved by `step`, every
         other element pristine (restored after the forward, also when it raises). A real step is stored as
