@@ -42,7 +42,8 @@ class Element:
 
     kind: a Verdict ("ok" | "mismatch" | "kink" | "nonfinite" | "undecided"); left/right: one-sided
     differences. tied: a tie group (gradcheck.engine.kinks), the indices of kinks raised together: analytic
-    is the sum of their gradients, numeric the derivative along them, index the first of them.
+    is the sum of their gradients, numeric the derivative along them, index the first of them. part: of a
+    complex array's element, the part compared ("re": Re(g) against dL/dRe, "im": Im(g) against dL/dIm).
     """
 
     array: str
@@ -55,13 +56,16 @@ class Element:
     left: float | None = None
     right: float | None = None
     tied: tuple[tuple[int, ...], ...] = ()
+    part: str | None = None  # "re" | "im": which part of a complex element (gradcheck.strategies.parts)
 
     def __post_init__(self):
         self.kind = Verdict(self.kind)
 
     @property
     def where(self) -> str:
-        return tied_text(self.array, self.tied) if self.tied else index_text(self.array, self.index)
+        if self.tied:
+            return tied_text(self.array, self.tied)
+        return index_text(self.array, self.index) + (f".{self.part}" if self.part else "")
 
     @property
     def ratio(self) -> float:
@@ -120,6 +124,7 @@ class ArrayResult:
     diagnosis: list[str] = field(default_factory=list)  # sentences (check(explain=...))
     undecided: int = 0
     warnings: list[str] = field(default_factory=list)  # remarks for the Report (a limit the check hit)
+    parts: bool = False  # a complex array: checked counts its real and imaginary parts (strategies.parts)
 
     @property
     def passed(self) -> bool:
@@ -129,7 +134,9 @@ class ArrayResult:
     def unit(self) -> str:
         if len(self.joint) > 1:
             return f"joint directions ({', '.join(self.joint)})"
-        return "directions" if self.strategy == "directional" else "elements"
+        if self.strategy == "directional":
+            return "directions"
+        return "parts (re, im)" if self.parts else "elements"
 
     def summary(self) -> str:
         from gradcheck.output.text import array_summary

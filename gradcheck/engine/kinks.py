@@ -68,7 +68,7 @@ def nonsmooth_outputs(check, coords, packed=True, cache=None):
     cache = {} if cache is None else cache
     todo = np.array([c for c in np.asarray(coords, dtype=np.int64) if int(c) not in cache], dtype=np.int64)
     groups = None
-    if packed and todo.size > 1:
+    if packed and todo.size > 1 and not check.diff.parts(check.name):
         diff = check.diff
         low, high = ANALYSE_PACKED
         todo = todo[:min(high, max(low, ANALYSE_WORK // max(diff.G.size, 1)))]  # a pass over y per coordinate
@@ -112,7 +112,8 @@ def _batches(check, groups, packed):
     with labels the flat output -> position of the group whose declared footprint holds it (-1: none), or
     one group a batch with labels None (no declaration, or not packed)."""
     diff = check.diff
-    footprint = structure.footprints(diff.layer, check.name, diff.arrays(), diff.G.shape) if packed else None
+    footprint = (structure.footprints(diff.layer, check.name, diff.arrays(), diff.G.shape)
+                 if packed and not diff.parts(check.name) else None)
     if footprint is None or len(groups) < 2:
         return [([g], None) for g in groups]
     batches = []  # (groups, used outputs, labels)

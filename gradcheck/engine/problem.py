@@ -48,6 +48,11 @@ def validate_grads(layer, arrays, grads) -> None:
         if got != want:
             raise LayerContractError(
                 f"{kind}: backward's gradient for {k} has shape {got}, expected {want} (the shape of {k})")
+        g, a = np.asarray(grads[k]), np.asarray(arrays[k])
+        if g.dtype.kind == "c" and a.dtype.kind != "c":
+            raise LayerContractError(
+                f"{kind}: backward's gradient for {k} is {g.dtype}, but {k} is real ({a.dtype}): the "
+                f"gradient of a real array is real, dL/d{k} = Re(...) under L = Re(sum(conj(G) * y))")
 
 
 _KINDS = {"U": "str", "S": "bytes", "O": "object", "M": "datetime64", "m": "timedelta64", "V": "void"}
@@ -112,15 +117,20 @@ def dy_warning(G, dy) -> str | None:
 
 
 def cotangent(y, seed) -> np.ndarray:
-    """G: seeded standard normal of y's shape (float32 for a float32 output: the same values)."""
-    G = np.asarray(np.random.default_rng(int(seed)).standard_normal(np.shape(y)))
+    """G: seeded standard normal of y's shape (float32 for a float32 output: the same values); for a
+    complex output complex, G = N1 + i N2 with N1 the real draw and N2 the next one (complex64 for a
+    complex64 output): L = Re(sum(conj(G) * y))."""
+    rng = np.random.default_rng(int(seed))
+    G = np.asarray(rng.standard_normal(np.shape(y)))
+    if y.dtype.kind == "c":
+        return (G + 1j * np.asarray(rng.standard_normal(np.shape(y)))).astype(y.dtype)
     return G.astype(y.dtype) if y.dtype.kind == "f" else G
 
 
 def terms_size(G64, y) -> float:
-    """S = sum(|G * y|) over the finite terms."""
+    """S = sum(|G| |y|) over the finite terms (sum(|G * y|) for real G and y)."""
     with np.errstate(invalid="ignore", over="ignore"):
-        terms = np.abs(G64 * np.real(y).astype(np.float64))
+        terms = np.abs(G64) * np.abs(y).astype(np.float64)
     return float(np.sum(terms[np.isfinite(terms)]))
 
 
@@ -155,7 +165,7 @@ class Problem:
         validate_grads(layer, arrays, grads)
         warnings = [w for w in (dy_warning(G, dy),) if w]
         del dy
-        G64 = G.astype(np.float64)
+        G64 = G.astype(np.complex128 if G.dtype.kind == "c" else np.float64)
         # our own dict: a gradient the layer keeps (in its returned dict too) stays shared
         return cls(layer, arrays, views, y, G, G64, terms_size(G64, y), int(seed), dict(grads),
                    warnings=warnings, cause=nonfinite_output(y))

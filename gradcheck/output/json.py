@@ -19,7 +19,8 @@ def element_dict(e: Any) -> dict | None:
     return {"array": e.array, "index": None if e.index is None else [int(i) for i in e.index],
             "analytic": _number(e.analytic), "numeric": _number(e.numeric), "error": _number(e.error),
             "tolerance": _number(e.tolerance), "kind": str(e.kind),
-            **({"tied": [[int(i) for i in t] for t in e.tied]} if e.tied else {})}
+            **({"tied": [[int(i) for i in t] for t in e.tied]} if e.tied else {}),
+            **({"part": e.part} if e.part else {})}
 
 
 def array_dict(a: Any) -> dict:

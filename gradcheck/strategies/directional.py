@@ -264,7 +264,7 @@ def _ties(check, gflat, located, cache, leaf):
     coords = {int(np.ravel_multi_index(e.index, check.shape)): e for e in kinks}
     sets = kink_groups.nonsmooth_outputs(check, list(coords), packed=False, cache=cache)
     partners = set()
-    for n in sets.values():
+    for n in (() if diff.parts(check.name) else sets.values()):
         for o in n[:SHOW_WORST].tolist():
             near = structure.touching(diff.layer, check.name, diff.arrays(), diff.G.shape, o, MAX_PARTNERS)
             partners.update(() if near is None else near.tolist())
@@ -315,8 +315,8 @@ def check_joint(diff, grads, arrays, names, *, directions, seed, rtol, atol, eps
     dtypes = {k: analytic_dtype(np.asarray(arrays[k]).dtype, grads[k]) for k in names}
     rtols = {k: float(rtol) if rtol is not None else tol_model.default_rtol(method, eps, d)
              for k, d in dtypes.items()}
-    if len(set(rtols.values())) != 1 or min(sizes.values()) == 0:
-        return None  # mixed precisions (one rtol cannot serve all) or an empty array: per array
+    if len(set(rtols.values())) != 1 or min(sizes.values()) == 0 or any(diff.parts(k) for k in names):
+        return None  # mixed precisions (one rtol cannot serve all), an empty or a complex array: per array
     rtol_ = rtols[names[0]]
     rounding = tol_model.rounding_atol(method, eps, diff.S)
     rngs = {k: rng_of(seed, k) for k in names}
