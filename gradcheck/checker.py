@@ -20,7 +20,7 @@ from gradcheck.engine.residuals import residual_problem
 from gradcheck.engine.structure import StructureMismatch
 from gradcheck.errors import GradientMismatch, LayerContractError
 from gradcheck.results import NEAR_MISS, Report
-from gradcheck.strategies import directional
+from gradcheck.strategies import directional, parts
 
 
 def default_method(layer, arrays, strategy, wrt) -> str:
@@ -30,11 +30,15 @@ def default_method(layer, arrays, strategy, wrt) -> str:
     copy is twice the array (peak memory 4x it instead of 2x with central's adopted buffer) and one complex
     forward costs more than central's two real ones (4x the flops of a real matrix product).
     """
-    if not getattr(layer, "complex_safe", False):
-        return "central"
+    if not getattr(layer, "complex_safe", False) or _complex_inputs(layer, arrays):
+        return "central"  # complex step cannot perturb a complex input's imaginary part on its own
     names = layer.inputs if wrt is None else wrt
     big = any(np.size(arrays[k]) >= directional.REUSE_ELEMENTS for k in names if k in arrays)
     return "central" if strategy == "directional" and big else "complex"
+
+
+def _complex_inputs(layer, arrays) -> list[str]:
+    return [k for k in layer.inputs if k in arrays and np.iscomplexobj(arrays[k])]
 
 
 def _options(layer, arrays, strategy, method, eps, samples, directions, wrt):
@@ -46,6 +50,11 @@ def _options(layer, arrays, strategy, method, eps, samples, directions, wrt):
     if method.needs_complex_safe and not getattr(layer, "complex_safe", False):
         raise ValueError(f"{kind}: method {method.name!r} needs a complex-safe forward (layer.complex_safe = "
                          f"True)")
+    if method.needs_complex_safe and _complex_inputs(layer, arrays):
+        k = _complex_inputs(layer, arrays)[0]
+        raise ValueError(f"{kind}: complex step does not apply to complex input {k} "
+                         f"({np.asarray(arrays[k]).dtype}): its imaginary part is a coordinate of its own; "
+                         f"use method='central'")
     eps = method.default_eps() if eps is None else float(eps)
     if not eps > 0:
         raise ValueError(f"eps must be positive, got {eps!r}")
@@ -83,9 +92,22 @@ def check(layer, arrays, *, strategy="exhaustive", method=None, eps=None, rtol=N
     Raises LayerContractError (a ValueError) when the layer or the arrays break the layer contract.
     """
     t0 = time.perf_counter()
+    given_method, given_eps = method, eps
     method, eps, samples, directions, wrt = _options(layer, arrays, strategy, method, eps, samples,
                                                      directions, wrt)
     problem = Problem.build(layer, arrays, seed)
+    if method.needs_complex_safe and np.iscomplexobj(problem.y):  # Im L(a + ih) / h needs a real L(a)
+        if given_method is not None:
+            raise ValueError(f"{layer_name(layer)}: complex step needs a real output, got {problem.y.dtype}; "
+                             f"use method='central'")
+        method = methods.get("central")
+        eps = method.default_eps() if given_eps is None else eps
+    if not (wrt or residuals):  # nothing asked: not a pass
+        why = ("nothing was checked: wrt is empty, so no array was asked for" if layer.inputs
+               else "nothing was checked: the layer has no inputs")
+        return Report(case=name, arrays={}, residuals={}, seed=int(seed), strategy=strategy,
+                      method=method.name, seconds=time.perf_counter() - t0, forwards=problem.forwards,
+                      eps=eps, warnings=list(problem.warnings), cause=why)
     grads = problem.grads
     per_array = dict(eps=eps, rtol=rtol, atol=atol, seed=seed, y_shape=problem.y.shape, samples=samples,
                      directions=directions)
@@ -122,7 +144,9 @@ def check(layer, arrays, *, strategy="exhaustive", method=None, eps=None, rtol=N
         problem.require_deterministic()
     forwards = problem.forwards + sum(d.forwards for d in {id(d): d for d, _ in diffs.values()}.values())
     report = Report(case=name, arrays=results, residuals=residual_results, seed=int(seed), strategy=strategy,
-                    method=method.name, seconds=time.perf_counter() - t0, forwards=forwards, eps=eps)
+                    method=method.name, seconds=time.perf_counter() - t0, forwards=forwards, eps=eps,
+                    warnings=[*problem.warnings, *(w for r in every for w in r.warnings)],
+                    cause=problem.cause)
     if explain is not None:
         _explain(report, problem, diffs, explain)
     return report
@@ -135,7 +159,10 @@ def _explain(report, problem, diffs, margin) -> None:
         g = r.analytic
         if g is None:  # lent to the check as a working copy: compute it again
             g = problem.backward_again()[r.name]
-        r.sweep = convergence.sweep(diff, name, g, r)
+        if r.parts:  # a complex array: swept along its (re, im) parts, as it was checked
+            r.sweep = convergence.sweep(diff, name, parts.as_real(g), parts.real_view(r))
+        else:
+            r.sweep = convergence.sweep(diff, name, g, r)
         r.diagnosis = diagnosis.diagnose(r)
 
 

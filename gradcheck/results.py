@@ -20,6 +20,9 @@ SHOW_IN_TEXT = 3  # of which the verdict text prints
 NEAR_MISS = 0.5  # a passing array whose margin is above this is within a factor 2 of failing: shown
 
 
+SHOW_TIED = 8  # elements of a tie group its text names
+
+
 def index_text(name: str, index) -> str:
     """The one index formatter: ``W[123, 45]``; a directional value (index None) is ``W<direction>``."""
     if index is None:
@@ -27,11 +30,20 @@ def index_text(name: str, index) -> str:
     return f"{name}[{', '.join(str(int(i)) for i in index)}]"
 
 
+def tied_text(name: str, tied) -> str:
+    """A tie group raised together: ``x[0, 0] + x[0, 1]`` (the first SHOW_TIED, then how many more)."""
+    text = " + ".join(index_text(name, i) for i in tied[:SHOW_TIED])
+    return text + (f" + {len(tied) - SHOW_TIED} more" if len(tied) > SHOW_TIED else "")
+
+
 @dataclass
 class Element:
     """One compared value: a coordinate (index) or a directional derivative (index None).
 
-    kind: a Verdict ("ok" | "mismatch" | "kink" | "nonfinite"); left/right: one-sided differences.
+    kind: a Verdict ("ok" | "mismatch" | "kink" | "nonfinite" | "undecided"); left/right: one-sided
+    differences. tied: a tie group (gradcheck.engine.kinks), the indices of kinks raised together: analytic
+    is the sum of their gradients, numeric the derivative along them, index the first of them. part: of a
+    complex array's element, the part compared ("re": Re(g) against dL/dRe, "im": Im(g) against dL/dIm).
     """
 
     array: str
@@ -43,13 +55,17 @@ class Element:
     kind: Verdict
     left: float | None = None
     right: float | None = None
+    tied: tuple[tuple[int, ...], ...] = ()
+    part: str | None = None  # "re" | "im": which part of a complex element (gradcheck.strategies.parts)
 
     def __post_init__(self):
         self.kind = Verdict(self.kind)
 
     @property
     def where(self) -> str:
-        return index_text(self.array, self.index)
+        if self.tied:
+            return tied_text(self.array, self.tied)
+        return index_text(self.array, self.index) + (f".{self.part}" if self.part else "")
 
     @property
     def ratio(self) -> float:
@@ -79,7 +95,8 @@ class ArrayResult:
     numeric: the numeric derivative per element (NaN where not checked); None for the directional strategy
     and for a sampled array of over DENSE_NUMERIC elements, whose `sampled` is then (flat coordinates,
     numeric values).
-    failed: mismatching or non-finite checks, in the unit of `checked`.
+    failed: mismatching or non-finite checks, in the unit of `checked`; undecided: checks finite
+    differences cannot decide (several kinks coincide there: not a failure, not a pass).
     """
 
     name: str
@@ -105,16 +122,21 @@ class ArrayResult:
     sampled: tuple[np.ndarray, np.ndarray] | None = None  # see numeric
     sweep: object | None = None  # Convergence over the full eps sweep (check(explain=...)), for pictures
     diagnosis: list[str] = field(default_factory=list)  # sentences (check(explain=...))
+    undecided: int = 0
+    warnings: list[str] = field(default_factory=list)  # remarks for the Report (a limit the check hit)
+    parts: bool = False  # a complex array: checked counts its real and imaginary parts (strategies.parts)
 
     @property
     def passed(self) -> bool:
-        return self.failed == 0 and self.checked > 0
+        return self.failed == 0 and self.undecided == 0 and self.checked > 0
 
     @property
     def unit(self) -> str:
         if len(self.joint) > 1:
             return f"joint directions ({', '.join(self.joint)})"
-        return "directions" if self.strategy == "directional" else "elements"
+        if self.strategy == "directional":
+            return "directions"
+        return "parts (re, im)" if self.parts else "elements"
 
     def summary(self) -> str:
         from gradcheck.output.text import array_summary
@@ -136,6 +158,7 @@ class Report:
     forwards: int
     eps: float = float("nan")
     warnings: list[str] = field(default_factory=list)  # contract remarks that do not change the verdict
+    cause: str | None = None  # what makes this not a pass whatever the arrays say (wrt empty, y not finite)
 
     def results(self) -> list[ArrayResult]:
         return [*self.arrays.values(), *self.residuals.values()]
@@ -143,7 +166,7 @@ class Report:
     @property
     def passed(self) -> bool:
         results = self.results()
-        return bool(results) and all(r.passed for r in results)
+        return self.cause is None and bool(results) and all(r.passed for r in results)
 
     @property
     def margin(self) -> float:

@@ -5,7 +5,7 @@ Each is exactly one deviation from the seed's formula, so a check must name that
 
 import numpy as np
 
-from layers import Conv2D, FullyConnected, Sigmoid, Subsampling
+from layers import Conv2D, FullyConnected, MaxPool, Sigmoid, Subsampling
 from layers.subsampling import up
 
 
@@ -56,3 +56,22 @@ class KernelNotRotated(Conv2D):
         g = super().backward(dy, cache)
         g["k"] = g["k"][..., ::-1, ::-1].copy()
         return g
+
+
+class MaxPoolFullDyToEveryTie(MaxPool):
+    """The full dy to every element equal to its block's maximum (not to the first only): with k tied
+    maxima the block's gradient sums to k dy where dy is right. Each tied element alone is a valid
+    subgradient value (a kink), so only the direction that raises all of them together shows it."""
+
+    def forward(self, x):
+        y, (arg, shape) = super().forward(x)
+        return y, (arg, shape, np.array(x), y)
+
+    def backward(self, dy, cache):
+        _, shape, x, y = cache
+        n = self.size
+        crop = x[:, :, : y.shape[2] * n, : y.shape[3] * n]
+        tied = crop == up(y, n)
+        dx = np.zeros(shape, dtype=dy.dtype)
+        dx[:, :, : y.shape[2] * n, : y.shape[3] * n] = tied * up(dy, n)
+        return {"x": dx}

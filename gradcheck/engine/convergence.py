@@ -65,7 +65,7 @@ class Convergence:
 
     steps, errors, floors: per step h (errors |analytic - numeric| along u; floors the rounding floor).
     order: fitted slope of log e vs log h over the resolved steps (None when fewer than two are above
-    the floor). verdict: "converges" | "plateau" | "exact" | "irregular".
+    the floor). verdict: "converges" | "plateau" | "exact" | "irregular" | "nonfinite" (no finite error).
     """
 
     array: str
@@ -90,6 +90,7 @@ class Convergence:
             "plateau": "a plateau no eps gets under: a wrong gradient",
             "exact": "rounding only at every eps: linear along u, agrees",
             "irregular": "neither eps^2 nor a plateau: kinks or a steep function",
+            "nonfinite": "NaN or inf at every eps: no order to measure",
         }[self.verdict]
         return f"convergence order {order} ({meaning}); |error| {errs} at eps {steps} along {self.direction}"
 
@@ -160,7 +161,7 @@ def classify(steps, errors, floors):
     steps, errors, floors = (np.asarray(v, dtype=np.float64) for v in (steps, errors, floors))
     finite = np.isfinite(errors)
     if not finite.all():
-        return None, "plateau" if not finite.any() else "irregular"
+        return None, "nonfinite" if not finite.any() else "irregular"
     resolved = errors > floors
     if resolved.sum() < 2:
         return None, "plateau" if resolved.any() and resolved[-1] else "exact"
@@ -223,8 +224,9 @@ def measure(diff, name: str, g, result, steps=VERDICT_STEPS, key=None) -> Conver
             floors.append(_floor(method, float(h), dtype, along.analytic, along.terms, diff.S))
             analytic.append(along.analytic)
     order, verdict = classify(steps, errors, floors)
-    if verdict == "plateau" and result.passed and not getattr(diff.layer, "complex_safe", False):
-        verdict = "irregular"  # kinks (ReLU, max pool) crossed by the larger steps, not a wrong gradient
+    if verdict == "plateau" and result.failed == 0 and not getattr(diff.layer, "complex_safe", False):
+        verdict = "irregular"  # kinks (ReLU, max pool) crossed by the larger steps (or coinciding at an
+        # undecided point), not a wrong gradient
     return Convergence(key, method.name, np.asarray(steps, float), np.asarray(errors), np.asarray(floors),
                        order, verdict, description, spent[0], np.asarray(analytic))
 

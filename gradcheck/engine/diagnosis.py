@@ -9,6 +9,7 @@ diagnose(result) names the pattern when one fits (checked in this order):
     shifted       analytic = numeric moved by a few pixels in every tile (a pad cropped at the wrong side)
     holes         analytic is 0 where numeric is not, elsewhere right (a stride: entries never written)
     few elements  only a few elements are wrong, elsewhere right
+    complex       (a complex array) analytic = conj(numeric), or only its real or imaginary parts wrong
 
 Computed by the check (check(explain=...)) and stored in ArrayResult.diagnosis, so renderers only print it.
 """
@@ -31,6 +32,9 @@ def diagnose(result) -> list[str]:
     """Sentences about array `result` (an ArrayResult): which pattern explains its mismatch, if any."""
     if result.passed:
         return [f"{result.name}: passes (margin {result.margin:.3g})"]
+    if result.failed == 0 and result.undecided:
+        return [f"{result.name}: {result.undecided} of {result.checked} undecided: several kinks coincide at "
+                f"this point (finite differences cannot decide there); move the point so that they separate"]
     if result.numeric is None and getattr(result, "sampled", None) is not None:
         where = ", ".join(index_text(e.array, e.index) for e in result.worst if e.failed) or "none shown"
         return [f"{result.name}: {result.failed} of {result.checked} sampled coordinates wrong: {where}"]
@@ -38,13 +42,17 @@ def diagnose(result) -> list[str]:
         where = ", ".join(index_text(e.array, e.index) for e in result.located if e.failed)
         where = where or "no single element"
         return [f"{result.name}: wrong along {result.failed} random direction(s); bisection located {where}"]
-    g = np.real(np.asarray(result.analytic)).astype(np.float64)
-    n = np.asarray(result.numeric, dtype=np.float64)
+    out = _complex_patterns(result) if getattr(result, "parts", False) else []
+    if out:
+        return out + ([f"  {result.convergence}"] if result.convergence is not None else [])
+    g, n = np.asarray(result.analytic), np.asarray(result.numeric)
+    if getattr(result, "parts", False):  # a complex array: its (re, im) parts, as checked
+        g, n = (np.stack([a.real, a.imag], axis=-1) for a in (g.astype(np.complex128), n))
+    g, n = np.real(g).astype(np.float64), np.asarray(n, dtype=np.float64)
     have = np.isfinite(n) & np.isfinite(g)
     if not have.any():
         return [f"{result.name}: no finite element to compare"]
     full = bool(have.all())
-    out = []
     name = result.name
     if full and g.ndim >= 2:
         if _close(g, n[..., ::-1, ::-1]) and not _close(g, n):
@@ -91,6 +99,23 @@ def diagnose(result) -> list[str]:
     if result.convergence is not None:
         out.append(f"  {result.convergence}")
     return out
+
+
+def _complex_patterns(result) -> list[str]:
+    """A complex array's conventions gone wrong: conjugated, or one part wrong and the other right."""
+    g, n = np.asarray(result.analytic, dtype=np.complex128), np.asarray(result.numeric, dtype=np.complex128)
+    if not (np.isfinite(g).all() and np.isfinite(n).all()):
+        return []
+    name = result.name
+    if _close(g, np.conj(n)) and not _close(g, n):
+        return [f"{name}: analytic is the conjugate of numeric: the gradient of a complex array is "
+                f"dL/dRe + i dL/dIm (torch's convention: for y = x * a, dx = dy * conj(a), not dy * a)"]
+    real_ok, imag_ok = _close(g.real, n.real), _close(g.imag, n.imag)
+    if real_ok != imag_ok:
+        right, wrong = ("real", "imaginary") if real_ok else ("imaginary", "real")
+        return [f"{name}: the {wrong} parts are wrong, the {right} parts right (the {wrong} part of the "
+                f"gradient is dL/d{'Im' if wrong == 'imaginary' else 'Re'} of the element)"]
+    return []
 
 
 def _per_map_factor(g, n):

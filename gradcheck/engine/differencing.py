@@ -21,17 +21,48 @@ bit-identical in y1 and y2, so they contribute exactly 0 instead of their roundi
 from __future__ import annotations
 
 import contextlib
+import linecache
+import re
 
 import numpy as np
 
 from gradcheck.engine.threads import CHUNK, in_parts
+from gradcheck.errors import LayerContractError
 
 
 def read_only(a: np.ndarray) -> np.ndarray:
-    """A view of `a` the layer cannot write through."""
-    v = np.asarray(a).view()
-    v.flags.writeable = False
+    """A view of `a` the layer cannot write through, nor make writeable again: its base is a read-only
+    buffer (memoryview.toreadonly, no copy), so ``x.flags.writeable = True`` raises ValueError, on it and
+    on every view of it. An array no buffer can describe (object dtype) is copied instead."""
+    a = np.asarray(a)
+    try:
+        v = np.asarray(memoryview(a).toreadonly())
+    except (TypeError, ValueError, BufferError, NotImplementedError):
+        v = None
+    if v is None or v.dtype != a.dtype or v.shape != a.shape:
+        v = np.array(a, copy=True)
+        v.flags.writeable = False
+        v = v.view()
+        v.flags.writeable = False
     return v
+
+
+def write_attempt(layer, arrays, error, tb) -> str | None:
+    """The LayerContractError text for a ValueError raised when the layer tried to make one of the read-only
+    `arrays` (name -> what it was handed) writeable, or None for any other error. tb: the traceback, whose
+    innermost frame names the array (a local that is one of `arrays`)."""
+    if "WRITEABLE" not in str(error):
+        return None
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    local = dict(tb.tb_frame.f_locals) if tb is not None else {}
+    line = linecache.getline(tb.tb_frame.f_code.co_filename, tb.tb_lineno) if tb is not None else ""
+    held = {n: k for n, v in local.items() for k, a in arrays.items() if v is a}  # local name -> array
+    named = [k for n, k in held.items() if re.search(rf"\b{re.escape(n)}\b", line)]
+    names = list(dict.fromkeys(named or list(held.values()) or list(arrays)))
+    return (f"{type(layer).__name__}: forward tried to make its read-only input {', '.join(names)} writeable "
+            f"({error}): the checker's arrays must never be modified, so forward must not write into them "
+            f"(work on a copy: x = x.copy())")
 
 
 def _floating(a) -> bool:
@@ -50,9 +81,15 @@ class Differencer:
     """Numeric derivatives of L with respect to one array at a time; counts forwards.
 
     layer, arrays: as for gradcheck.check (arrays holds inputs and constants; never written).
-    G: float64, the output's shape. method: a gradcheck.engine.methods name or Method. eps: the default
-    step h (every primitive and coordinates()/directions() take their own).
+    G: float64, the output's shape (complex128 for a complex output: L = Re(sum(conj(G) * y))). method: a
+    gradcheck.engine.methods name or Method. eps: the default step h (every primitive and
+    coordinates()/directions() take their own).
     S: sum(|G * y|) at the base point, the size of L's terms (the central rounding bound scales with it).
+
+    A complex input z of shape S is perturbed as its parts: its working copy is the float64 (*S, 2) view
+    (re, im) of a complex128 array, whose flat coordinate 2 j + c is part c of element j, and forward gets
+    the complex view of the same memory. Its numeric derivatives are dL/dRe(z_j) and dL/dIm(z_j), each
+    part moved on its own (a real step), which complex step cannot do.
     """
 
     def __init__(self, layer, arrays, G, method, eps, S=0.0):
@@ -60,7 +97,7 @@ class Differencer:
 
         self.method = methods.get(method)
         self.layer, self.eps, self.S = layer, float(eps), float(S)
-        self.G = np.asarray(G, dtype=np.float64)
+        self.G = np.asarray(G, dtype=np.complex128 if np.iscomplexobj(G) else np.float64)
         self.forwards = 0
         self._y0 = None
         self._inputs = tuple(layer.inputs)
@@ -68,8 +105,19 @@ class Differencer:
         self._pristine: dict[str, np.ndarray] = {}
         self._args: dict[str, np.ndarray] = {}
         self._dirty: dict[str, tuple[int, int]] = {}  # name -> flat slice left perturbed (restored lazily)
+        self._parts: dict[str, tuple[int, ...]] = {}  # complex input -> its shape (perturbed as re, im)
+        self._given = arrays
         for k, v in arrays.items():
             v = np.asarray(v)
+            if k in self._inputs and v.dtype.kind == "c":
+                if self.method.complex_work:
+                    raise ValueError(f"complex step does not apply to complex input {k} ({v.dtype}): its "
+                                     f"imaginary part is a coordinate of its own; use method='central'")
+                z = np.ascontiguousarray(v, dtype=np.complex128)
+                self._parts[k] = v.shape
+                self._pristine[k] = read_only(z.reshape(-1).view(np.float64).reshape(*v.shape, 2))
+                self._args[k] = read_only(z)
+                continue
             self._pristine[k] = v
             if k in self._inputs and self.method.complex_work:
                 self._make_work(k, v)
@@ -92,8 +140,22 @@ class Differencer:
             work = np.empty(v.shape, dtype=dtype)
             self._dirty[name] = (0, work.size)
         self._work[name] = work
-        self._args[name] = read_only(work)
+        self._args[name] = self._arg(name, work)
         self._pristine[name] = read_only(v)
+
+    def _arg(self, name, work):
+        """What forward gets for a working copy: read-only, complex for a complex input (the same memory)."""
+        if name in self._parts:
+            return read_only(work.reshape(-1).view(np.complex128).reshape(self._parts[name]))
+        return read_only(work)
+
+    def parts(self, name) -> bool:
+        """Whether `name` is a complex input, perturbed as its (re, im) parts (shape (*S, 2))."""
+        return name in self._parts
+
+    def size(self, name) -> int:
+        """Coordinates of `name`: its elements, or 2 per element of a complex input."""
+        return int(np.size(self._pristine[name]))
 
     def _flat(self, name, lo=None, hi=None):
         """(working copy, pristine) of `name`, both flat views, every element pristine except, when lo and
@@ -125,12 +187,13 @@ class Differencer:
         weights that saves a 0.8 GB allocation, its page faults, and a third of the peak memory.
         """
         v = np.ascontiguousarray(self._pristine[name], dtype=np.float64)
-        if (self.method.complex_work or name in self._work or buffer.dtype != np.float64
-                or buffer.shape != v.shape or not buffer.flags.c_contiguous or not buffer.flags.writeable):
+        if (self.method.complex_work or name in self._work or name in self._parts
+                or buffer.dtype != np.float64 or buffer.shape != v.shape or not buffer.flags.c_contiguous
+                or not buffer.flags.writeable):
             raise ValueError(f"cannot adopt a {buffer.dtype} {buffer.shape} buffer as the working copy of "
                              f"{name} {v.shape} ({self.method.name})")
         self._work[name] = buffer
-        self._args[name] = read_only(buffer)
+        self._args[name] = self._arg(name, buffer)
         self._pristine[name] = read_only(v)
         self._dirty[name] = (0, buffer.size)
 
@@ -146,7 +209,8 @@ class Differencer:
     def fork(self) -> Differencer:
         """A Differencer for another thread: the same layer, G and base point, its own working copies."""
         self._restore()
-        d = Differencer(self.layer, self._pristine, self.G, self.method, self.eps, self.S)
+        arrays = {k: self._given[k] if k in self._parts else v for k, v in self._pristine.items()}
+        d = Differencer(self.layer, arrays, self.G, self.method, self.eps, self.S)
         d._y0 = self._y0
         return d
 
@@ -167,7 +231,13 @@ class Differencer:
 
     def _forward(self) -> np.ndarray:
         self.forwards += 1
-        return np.asarray(self.layer.forward(**self._args)[0])
+        try:
+            return np.asarray(self.layer.forward(**self._args)[0])
+        except ValueError as e:
+            text = write_attempt(self.layer, self._args, e, e.__traceback__)
+            if text is None:
+                raise
+            raise LayerContractError(text) from e
 
     @property
     def y0(self) -> np.ndarray:
@@ -177,6 +247,13 @@ class Differencer:
         return self._y0
 
     # -- primitives the methods combine -------------------------------------------------------------
+
+    def weigh(self, dy):
+        """Each output element's term of a difference of L = Re(sum(conj(G) * y)): G * dy for real G and dy,
+        Re(conj(G) dy) = Re(G) Re(dy) + Im(G) Im(dy) otherwise; output-shaped, real."""
+        if np.iscomplexobj(self.G):
+            return self.G.real * dy.real + self.G.imag * np.imag(dy)
+        return self.G * (dy.real if np.iscomplexobj(dy) else dy)
 
     def perturbed(self, name, coords, step):
         """(y, stored): the output with arrays[name] at the flat indices `coords` moved by `step`, every

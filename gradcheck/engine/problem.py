@@ -8,11 +8,11 @@ on exact copies. S = sum(|G * y|) is the size of L's terms, which the rounding b
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from gradcheck.engine.differencing import Differencer, read_only
+from gradcheck.engine.differencing import Differencer, read_only, write_attempt
 from gradcheck.errors import LayerContractError
 
 
@@ -48,18 +48,89 @@ def validate_grads(layer, arrays, grads) -> None:
         if got != want:
             raise LayerContractError(
                 f"{kind}: backward's gradient for {k} has shape {got}, expected {want} (the shape of {k})")
+        g, a = np.asarray(grads[k]), np.asarray(arrays[k])
+        if g.dtype.kind == "c" and a.dtype.kind != "c":
+            raise LayerContractError(
+                f"{kind}: backward's gradient for {k} is {g.dtype}, but {k} is real ({a.dtype}): the "
+                f"gradient of a real array is real, dL/d{k} = Re(...) under L = Re(sum(conj(G) * y))")
+
+
+_KINDS = {"U": "str", "S": "bytes", "O": "object", "M": "datetime64", "m": "timedelta64", "V": "void"}
+
+
+def _what(y) -> str:
+    if y is None:
+        return "None"
+    if not isinstance(y, np.ndarray):
+        return f"a {type(y).__name__}"
+    return f"an array of {_KINDS.get(y.dtype.kind, str(y.dtype))} (dtype {y.dtype})"
+
+
+def call_forward(layer, views):
+    """(y, cache) = layer.forward(**views), y as an array; LayerContractError when forward does not return
+    a (y, cache) pair with y numeric, or tries to make one of its read-only inputs writeable."""
+    kind = layer_name(layer)
+    try:
+        out = layer.forward(**views)
+    except ValueError as e:
+        text = write_attempt(layer, views, e, e.__traceback__)
+        if text is None:
+            raise
+        raise LayerContractError(text) from e
+    if not (isinstance(out, tuple | list) and len(out) == 2):
+        got = f"a {len(out)}-tuple" if isinstance(out, tuple | list) else _what(out)
+        raise LayerContractError(f"{kind}: forward must return (y, cache), got {got}")
+    y, cache = out
+    if y is None or isinstance(y, str | bytes) or (isinstance(y, np.ndarray) and y.dtype.kind not in "biufc"):
+        raise LayerContractError(f"{kind}: forward's output y is {_what(y)}, not a numeric array: forward "
+                                 f"must return (y, cache) with y an array of numbers (float or complex)")
+    y = np.asarray(y)
+    if y.dtype.kind not in "biufc":
+        raise LayerContractError(f"{kind}: forward's output y is {_what(y)}, not a numeric array: forward "
+                                 f"must return (y, cache) with y an array of numbers (float or complex)")
+    return y, cache
+
+
+def nonfinite_output(y) -> str | None:
+    """The verdict's cause when y has NaN or inf at the base point (L = sum(G * y) is then NaN, and so is
+    every difference of L through those outputs: not a wrong gradient), or None when y is finite."""
+    bad = ~np.isfinite(y)
+    if not bad.any():
+        return None
+    first = np.unravel_index(int(np.flatnonzero(bad)[0]), y.shape)
+    where = f"y[{', '.join(str(int(i)) for i in first)}]" if y.ndim else "y"
+    return (f"forward's output y is not finite at the base point: {int(bad.sum())} of {y.size} elements are "
+            f"NaN or inf ({where} = {y[first]}), so L = sum(G * y) is not finite and the numeric derivatives "
+            f"through them are NaN (the output's fault, not the gradient's); fix forward, or choose arrays "
+            f"where it is finite")
+
+
+def dy_warning(G, dy) -> str | None:
+    """The warning when backward changed the dy it was handed (a copy of G), or None."""
+    if dy.shape == G.shape and np.array_equal(dy, G, equal_nan=True):
+        return None
+    with np.errstate(invalid="ignore", over="ignore"):
+        gap = float(np.nanmax(np.abs(dy - G))) if dy.shape == G.shape and G.size else float("nan")
+    return (f"backward modified its dy in place (by up to {gap:.3g}): harmless here (backward gets a copy; "
+            f"the numerics use the checker's own G), but in a network where dy is shared it corrupts the "
+            f"gradient of the other layers that read it")
 
 
 def cotangent(y, seed) -> np.ndarray:
-    """G: seeded standard normal of y's shape (float32 for a float32 output: the same values)."""
-    G = np.asarray(np.random.default_rng(int(seed)).standard_normal(np.shape(y)))
+    """G: seeded standard normal of y's shape (float32 for a float32 output: the same values); for a
+    complex output complex, G = N1 + i N2 with N1 the real draw and N2 the next one (complex64 for a
+    complex64 output): L = Re(sum(conj(G) * y))."""
+    rng = np.random.default_rng(int(seed))
+    G = np.asarray(rng.standard_normal(np.shape(y)))
+    if y.dtype.kind == "c":
+        return (G + 1j * np.asarray(rng.standard_normal(np.shape(y)))).astype(y.dtype)
     return G.astype(y.dtype) if y.dtype.kind == "f" else G
 
 
 def terms_size(G64, y) -> float:
-    """S = sum(|G * y|) over the finite terms."""
+    """S = sum(|G| |y|) over the finite terms (sum(|G * y|) for real G and y)."""
     with np.errstate(invalid="ignore", over="ignore"):
-        terms = np.abs(G64 * np.real(y).astype(np.float64))
+        terms = np.abs(G64) * np.abs(y).astype(np.float64)
     return float(np.sum(terms[np.isfinite(terms)]))
 
 
@@ -78,20 +149,26 @@ class Problem:
     seed: int
     grads: dict
     forwards: int = 1
+    warnings: list = field(default_factory=list)  # contract remarks for the Report (backward wrote into dy)
+    cause: str | None = None  # y not finite at the base point: the cause of any NaN numerics, not a pass
 
     @classmethod
     def build(cls, layer, arrays, seed) -> Problem:
         validate_arrays(layer, arrays)
         views = {k: read_only(v) for k, v in arrays.items()}
-        y, cache = layer.forward(**views)
-        y = np.asarray(y)
+        y, cache = call_forward(layer, views)
         G = cotangent(y, seed)
-        grads = layer.backward(G, cache)
+        G.flags.writeable = False  # the checker's own: backward gets a copy, the numerics use this one
+        dy = G.copy()
+        grads = layer.backward(dy, cache)
         del cache  # the layer's intermediates (an im2col matrix, say) are not needed again
         validate_grads(layer, arrays, grads)
-        G64 = G.astype(np.float64)
+        warnings = [w for w in (dy_warning(G, dy),) if w]
+        del dy
+        G64 = G.astype(np.complex128 if G.dtype.kind == "c" else np.float64)
         # our own dict: a gradient the layer keeps (in its returned dict too) stays shared
-        return cls(layer, arrays, views, y, G, G64, terms_size(G64, y), int(seed), dict(grads))
+        return cls(layer, arrays, views, y, G, G64, terms_size(G64, y), int(seed), dict(grads),
+                   warnings=warnings, cause=nonfinite_output(y))
 
     def differencer(self, method, eps, layer=None, arrays=None) -> Differencer:
         """A Differencer of L (or of a tail's L for a residual: its layer and arrays, the same G and S)."""
@@ -101,7 +178,7 @@ class Problem:
     def backward_again(self) -> dict:
         """The gradients once more (a buffer lent to a working copy is gone): one forward and backward."""
         self.forwards += 1
-        return dict(self.layer.backward(self.G, self.layer.forward(**self.views)[1]))
+        return dict(self.layer.backward(self.G.copy(), call_forward(self.layer, self.views)[1]))
 
     def require_deterministic(self) -> None:
         """Raise LayerContractError when forward at the base point no longer gives y: the layer draws random
@@ -109,7 +186,7 @@ class Problem:
         noise. Run only after a failure or a kink (one forward): such a layer is neither reported as a wrong
         gradient nor passed on one-sided differences that disagree for no reason but the noise."""
         self.forwards += 1
-        again = np.asarray(self.layer.forward(**self.views)[0])
+        again = call_forward(self.layer, self.views)[0]
         y = self.y
         if again.shape == y.shape and np.array_equal(again, y, equal_nan=True):
             return

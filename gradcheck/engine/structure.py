@@ -40,6 +40,7 @@ import numpy as np
 PROBES = 3  # random single-coordinate probes that check a declaration before it is used
 # Outside the footprint, a change above PROBE_NOISE * eps * scale(y) is a leak, not rounding (FFT convs).
 PROBE_NOISE = 1000
+COLOUR_CACHE = 64  # colour groups (an output-sized int64 labels array each) pack and footprints keep
 
 
 class StructureMismatch(ValueError):
@@ -237,6 +238,52 @@ def groups(layer, name, arrays, y_shape, rng, *, probes=PROBES, scratch=None) ->
             for colour in itertools.product(*(range(axis.colours) for axis in axes)))
 
 
+def touching(layer, name, arrays, y_shape, output, limit) -> np.ndarray | None:
+    """Flat coordinates of arrays[name] whose declared footprint holds the flat output element `output`
+    (a footprint's inverse: the partners of a tied maximum, its window), or None without a declaration or
+    when there are more than `limit` of them. Not probed: for a declaration the check already probed."""
+    declared = _declared(layer, name, arrays, y_shape, None, 0)
+    if declared is None:
+        return None
+    axes, shape, y_shape = declared
+    o = np.unravel_index(int(output), y_shape)
+    ranges = []
+    for axis in axes:
+        if axis.kind == "full":
+            r = np.arange(axis.length)
+        elif axis.kind == "same":
+            r = np.arange(o[axis.out], min(o[axis.out] + 1, axis.length))
+        else:
+            lo = o[axis.out] * axis.stride + axis.start
+            r = np.arange(max(lo, 0), min(lo + axis.size, axis.length))
+        ranges.append(r.astype(np.int64))
+    if int(np.prod([r.size for r in ranges], dtype=np.int64)) > limit:
+        return None
+    return np.ravel_multi_index(np.ix_(*ranges), shape).ravel().astype(np.int64)
+
+
+def footprints(layer, name, arrays, y_shape):
+    """A function flat coordinate -> boolean mask over the flat output (the elements that coordinate of
+    arrays[name] can touch, by the declaration), or None without one. Not probed: for a declaration the
+    check already probed."""
+    declared = _declared(layer, name, arrays, y_shape, None, 0)
+    if declared is None:
+        return None
+    axes, shape, y_shape = declared
+    colours: dict[tuple[int, ...], Group] = {}
+
+    def footprint(flat):
+        index = np.unravel_index(int(flat), shape)
+        colour = _colour_of(axes, index)
+        if colour not in colours:
+            if len(colours) >= COLOUR_CACHE:
+                colours.clear()
+            colours[colour] = _group(axes, shape, y_shape, colour)
+        return colours[colour].labels == _position_in_group(axes, index)
+
+    return footprint
+
+
 def count(layer, name, arrays, y_shape) -> int | None:
     """Number of groups (forwards) ``groups`` would yield for ``arrays[name]``, without probing."""
     declared = _declared(layer, name, arrays, y_shape, None, 0)
@@ -255,10 +302,15 @@ def pack(layer, name, arrays, y_shape, coords, rng, *, probes=PROBES, scratch=No
         return None
     axes, shape, y_shape = declared
     bins: list[tuple[list[int], np.ndarray, np.ndarray]] = []  # (coords, used outputs, labels)
+    colours: dict[tuple[int, ...], Group] = {}  # coordinates of one colour share their group's labels
     for flat in np.asarray(coords, dtype=np.int64):
         index = np.unravel_index(int(flat), shape)
-        own = _group(axes, shape, y_shape, _colour_of(axes, index))
-        footprint = own.labels == _position_in_group(axes, index)
+        colour = _colour_of(axes, index)
+        if colour not in colours:
+            if len(colours) >= COLOUR_CACHE:
+                colours.clear()
+            colours[colour] = _group(axes, shape, y_shape, colour)
+        footprint = colours[colour].labels == _position_in_group(axes, index)
         for members, used, labels in bins:
             if not (used & footprint).any():
                 labels[footprint] = len(members)

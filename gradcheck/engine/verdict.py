@@ -13,6 +13,11 @@ point, not a failure).
                    (at a kink any value of the subdifferential is a valid gradient; one outside
                    [min(left, right), max(left, right)] is not, so it stays a mismatch)
     mismatch   otherwise
+    undecided  a mismatch at a point where several kinks coincide (the perturbation of one element crosses
+               kinks in several output elements at once: FC -> ReLU with x = 0 and b = 0): the one-sided
+               differences bound no valid gradient there, so finite differences cannot tell a right
+               gradient from a wrong one. Not a pass and not a failure: move the point (set by
+               gradcheck.engine.kinks, never by classify())
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ class Verdict(StrEnum):
     MISMATCH = "mismatch"
     KINK = "kink"
     NONFINITE = "nonfinite"
+    UNDECIDED = "undecided"
 
     @property
     def code(self) -> int:
@@ -39,23 +45,37 @@ class Verdict(StrEnum):
 
     @property
     def failed(self) -> bool:
-        """A mismatch or a non-finite value fails the check; a kink does not."""
+        """A mismatch or a non-finite value fails the check; a kink does not, nor does undecided (which
+        does not pass either: see passes)."""
         return self in (Verdict.MISMATCH, Verdict.NONFINITE)
+
+    @property
+    def passes(self) -> bool:
+        """ok or kink: the value is consistent with the numerics."""
+        return self in (Verdict.OK, Verdict.KINK)
 
     @classmethod
     def of(cls, code) -> Verdict:
         return _ORDER[int(code)]
 
 
-_ORDER = (Verdict.OK, Verdict.MISMATCH, Verdict.KINK, Verdict.NONFINITE)
+_ORDER = (Verdict.OK, Verdict.MISMATCH, Verdict.KINK, Verdict.NONFINITE, Verdict.UNDECIDED)
 _CODES = {v: i for i, v in enumerate(_ORDER)}
-OK, MISMATCH, KINK, NONFINITE = (v.code for v in _ORDER)  # the codes, for vectorised comparisons
+OK, MISMATCH, KINK, NONFINITE, UNDECIDED = (v.code for v in _ORDER)  # the codes, for vectorised comparisons
 
 
 def failed(codes) -> np.ndarray:
     """Boolean mask of the failing codes (mismatch or nonfinite)."""
     codes = np.asarray(codes)
     return (codes == MISMATCH) | (codes == NONFINITE)
+
+
+def disagreeing(left, right, eps, rounding):
+    """One-sided differences that disagree beyond what a smooth L allows (tolerance.kink_threshold): L is
+    not differentiable within [a - eps, a + eps]. NaN compares False."""
+    left, right = np.asarray(left, dtype=np.float64), np.asarray(right, dtype=np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        return np.abs(right - left) > tol_model.kink_threshold(left, right, eps, rounding)
 
 
 def classify(analytic, numeric, left, right, *, rtol, atol, eps, rounding, cleared=None):
@@ -78,7 +98,7 @@ def classify(analytic, numeric, left, right, *, rtol, atol, eps, rounding, clear
             left = np.asarray(left, dtype=np.float64)
             right = np.asarray(right, dtype=np.float64)
             candidate = (codes == MISMATCH) & np.isfinite(left) & np.isfinite(right)
-            disagree = np.abs(right - left) > tol_model.kink_threshold(left, right, eps, rounding)
+            disagree = disagreeing(left, right, eps, rounding)
             slack = tol_model.one_sided_error(left, right, eps, rounding) + tolerance
             between = ((analytic >= np.minimum(left, right) - slack)
                        & (analytic <= np.maximum(left, right) + slack))

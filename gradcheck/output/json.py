@@ -18,13 +18,16 @@ def element_dict(e: Any) -> dict | None:
         return None
     return {"array": e.array, "index": None if e.index is None else [int(i) for i in e.index],
             "analytic": _number(e.analytic), "numeric": _number(e.numeric), "error": _number(e.error),
-            "tolerance": _number(e.tolerance), "kind": str(e.kind)}
+            "tolerance": _number(e.tolerance), "kind": str(e.kind),
+            **({"tied": [[int(i) for i in t] for t in e.tied]} if e.tied else {}),
+            **({"part": e.part} if e.part else {})}
 
 
 def array_dict(a: Any) -> dict:
     return {"shape": [int(s) for s in a.shape], "dtype": str(a.dtype), "strategy": a.strategy,
             "method": a.method, "eps": _number(a.eps), "rtol": _number(a.rtol), "atol": _number(a.atol),
-            "checked": int(a.checked), "failed": int(a.failed), "kinks": len(a.kinks),
+            "checked": int(a.checked), "failed": int(a.failed), "undecided": int(a.undecided),
+            "kinks": len(a.kinks),
             "margin": _number(a.margin), "passed": bool(a.passed),
             "worst": [element_dict(e) for e in a.worst], "forwards": int(a.forwards),
             "seconds": _number(a.seconds), "joint": list(a.joint)}
@@ -39,7 +42,7 @@ def report_dict(case: Any, report: Any) -> dict:
             "seconds": _number(report.seconds), "forwards": int(report.forwards),
             "arrays": {n: array_dict(a) for n, a in report.arrays.items()},
             "residuals": {n: array_dict(a) for n, a in report.residuals.items()},
-            "warnings": list(report.warnings), "verdict": str(report)}
+            "warnings": list(report.warnings), "cause": report.cause, "verdict": str(report)}
 
 
 def error_dict(error: Any, case: Any = None) -> dict:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import io
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import matplotlib
 
@@ -194,8 +194,19 @@ def panels(result) -> list[Panel]:
     """analytic, numeric and difference (analytic - numeric) panels of an ArrayResult, one layout.
 
     The directional strategy has no per-element numeric values: then only the analytic panel, with the
-    elements bisection located marked.
+    elements bisection located marked. A complex array: these panels for its real parts, then its
+    imaginary parts (each marked where that part failed).
     """
+    if getattr(result, "parts", False):
+        out = []
+        for part, take in (("re", np.real), ("im", np.imag)):
+            one = replace(result, analytic=take(result.analytic),
+                          numeric=None if result.numeric is None else take(result.numeric), parts=False,
+                          worst=[e for e in result.worst if e.part == part],
+                          located=[e for e in result.located if e.part == part])
+            out += [replace(p, title=p.title.replace(result.name, f"{result.name}.{part}", 1))
+                    for p in panels(one)]
+        return out
     name, g = result.name, np.asarray(result.analytic)
     numeric = None if result.numeric is None else np.asarray(result.numeric, dtype=np.float64)
     diff = None if numeric is None else np.real(g).astype(np.float64) - numeric

@@ -18,11 +18,17 @@ from gradcheck.results import SHOW_IN_TEXT, index_text
 
 
 def element_text(e) -> str:
-    cmp = ">" if e.failed else "<="
+    cmp = ">" if e.failed or e.kind == "undecided" else "<="
     text = (f"{e.where}: analytic {e.analytic:.6g} numeric {e.numeric:.6g} |diff| {e.error:.3g} {cmp} tol "
             f"{e.tolerance:.3g}")
-    if e.kind == "kink":
+    if e.tied and e.failed:
+        text += (f"  (mismatch: {len(e.tied)} tied kinks raised together, along which L is differentiable "
+                 f"(one-sided {e.left:.6g} / {e.right:.6g}): their gradients must sum to the derivative)")
+    elif e.kind == "kink":
         text += f"  (kink: one-sided {e.left:.6g} / {e.right:.6g})"
+    elif e.kind == "undecided":
+        text += (f"  (undecided: several kinks coincide here, one-sided {e.left:.6g} / {e.right:.6g} bound "
+                 f"no valid gradient)")
     elif e.kind == "nonfinite":
         text += "  (nonfinite: NaN or inf in the analytic or numeric value)"
     elif e.kind == "mismatch":
@@ -30,10 +36,18 @@ def element_text(e) -> str:
     return text
 
 
+def nothing_checked(r) -> str:
+    """Why an array had nothing checked (it has no elements)."""
+    return f"nothing was checked in {r.name}: it has no elements (shape {tuple(r.shape)})"
+
+
 def array_summary(r) -> str:
+    if r.checked == 0:
+        return f"{r.name}  {r.shape} {r.dtype}: {nothing_checked(r)}"
     shared = " shared" if len(r.joint) > 1 else ""
+    undecided = f", undecided {r.undecided}" if r.undecided else ""
     text = (f"{r.name}  {r.shape} {r.dtype}: checked {r.checked} {r.unit},"
-            f" failed {r.failed}, kinks {len(r.kinks)}, margin {r.margin:.3g},"
+            f" failed {r.failed}{undecided}, kinks {len(r.kinks)}, margin {r.margin:.3g},"
             f" rtol {r.rtol:.2g}, atol {r.atol:.2g}, {r.forwards} forwards{shared}")
     if r.strategy == "directional" and r.failed:
         where = ", ".join(e.where for e in r.located if e.failed) or "none"
@@ -45,11 +59,22 @@ def headline(report) -> str:
     case = report.case if report.case is not None else "<unnamed case>"
     if report.passed:
         return f"PASS {case}: margin {report.margin:.3g}"
+    if report.cause is not None:
+        return f"FAIL {case}: {report.cause}"
     bad = [r for r in report.results() if not r.passed]
     if not bad:
         return f"FAIL {case}: nothing was checked"
-    counts = "; ".join(f"{r.failed} of {r.checked} {r.unit} failed in {r.name}" for r in bad)
-    return f"FAIL {case}: {counts}"
+    failing = [r for r in bad if r.failed or r.checked == 0]
+    counts = "; ".join(nothing_checked(r) if r.checked == 0
+                       else f"{r.failed} of {r.checked} {r.unit} failed in {r.name}" for r in failing)
+    undecided = [r for r in bad if r.undecided]
+    if undecided:
+        where = ", ".join(f"{r.undecided} of {r.checked} {r.unit} in {r.name}" for r in undecided)
+        counts += ("; " if counts else "") + (
+            f"{where} undecided: several kinks coincide at this point, so finite differences cannot tell a "
+            f"right gradient from a wrong one there; move the point (other arrays, or another seed) so that "
+            f"the kinks separate")
+    return f"{'FAIL' if failing else 'UNDECIDED'} {case}: {counts}"
 
 
 def verdict(report) -> str:
@@ -65,7 +90,7 @@ def verdict(report) -> str:
     ]
     for r in results:
         lines.append("  " + array_summary(r))
-        shown = [e for e in r.worst if e.failed][:SHOW_IN_TEXT] if not r.passed else r.worst[:1]
+        shown = [e for e in r.worst if not e.kind.passes][:SHOW_IN_TEXT] if not r.passed else r.worst[:1]
         lines.extend("    " + element_text(e) for e in shown)
         if r.kinks:
             lines.append(f"    {len(r.kinks)} kink(s), e.g. {element_text(r.kinks[0])}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from gradcheck.engine import convergence
 from gradcheck.results import ArrayResult
-from gradcheck.strategies import directional, exhaustive, sampled
+from gradcheck.strategies import directional, exhaustive, parts, sampled
 from gradcheck.strategies.directional import DEFAULT_DIRECTIONS, REUSE_ELEMENTS, check_joint
 from gradcheck.strategies.sampled import DEFAULT_SAMPLES
 from gradcheck.strategies.setting import make
@@ -22,13 +22,18 @@ STRATEGIES = {"directional": directional, "sampled": sampled, "exhaustive": exha
 
 def check_array(strategy, diff, key, name, analytic, array_dtype, *, eps, rtol, atol, seed, y_shape, samples,
                 directions) -> ArrayResult:
-    """Check one array (an input of diff.layer, or a tail's "x" for a residual) -> its ArrayResult."""
+    """Check one array (an input of diff.layer, or a tail's "x" for a residual) -> its ArrayResult. A
+    complex array is checked as its real and imaginary parts (strategies.parts)."""
+    complex_parts = diff.parts(name)
+    if complex_parts:
+        analytic = parts.as_real(analytic)
     check = make(diff, key, name, analytic, array_dtype, eps=eps, rtol=rtol, atol=atol, seed=seed,
                  y_shape=y_shape, samples=samples, directions=directions)
     fields = STRATEGIES[strategy].check_array(check)
     result = ArrayResult(name=key, shape=check.shape, dtype=str(array_dtype), strategy=strategy,
                          method=diff.method.name, eps=eps, rtol=check.rtol, analytic=check.g, **fields)
-    return with_convergence(diff, name, result)
+    result = with_convergence(diff, name, result)
+    return parts.as_complex(result) if complex_parts else result
 
 
 def with_convergence(diff, name, result) -> ArrayResult:

@@ -12,8 +12,9 @@ import time
 
 import numpy as np
 
+from gradcheck.engine import kinks as kink_groups
 from gradcheck.engine import tolerance as tol_model
-from gradcheck.engine.verdict import KINK, MISMATCH, NONFINITE, Verdict, classify, failed
+from gradcheck.engine.verdict import KINK, MISMATCH, NONFINITE, UNDECIDED, Verdict, classify, failed
 from gradcheck.results import SHOW_WORST, Element
 from gradcheck.strategies.setting import rms
 
@@ -82,8 +83,14 @@ def check_coordinates(check, evaluate, rerun=None, dense=False) -> dict:
         cleared = _cleared(check, coords, analytic, error, codes == MISMATCH, rerun)
         if cleared.any():
             codes, error, tolerance = classify(analytic, numeric, left, right, cleared=cleared, **judge)
+    ties, warnings = [], []
+    if left is not None:  # kinks that coincide: tie groups, and points finite differences cannot decide
+        codes, ties, warnings = kink_groups.refine(check, coords, analytic, left, right, codes)
     kinks, worst, margin = elements(check.key, shape, coords, analytic, numeric, left, right, codes, error,
                                     tolerance)
+    if ties:
+        worst = kink_groups.with_ties(worst, ties, SHOW_WORST)
+        margin = max(margin, *(e.ratio for e in ties))
     values, sampled = None, None
     if dense or coords.size == 0 or int(np.prod(shape, dtype=np.int64)) <= DENSE_NUMERIC:
         values = np.full(shape, np.nan)
@@ -92,4 +99,5 @@ def check_coordinates(check, evaluate, rerun=None, dense=False) -> dict:
         sampled = (coords, numeric)
     return dict(checked=int(coords.size), failed=int(np.count_nonzero(failed(codes))), kinks=kinks,
                 worst=worst, margin=margin, numeric=values, sampled=sampled, forwards=diff.forwards - f0,
-                seconds=time.perf_counter() - t0, atol=atol)
+                seconds=time.perf_counter() - t0, atol=atol,
+                undecided=int(np.count_nonzero(codes == UNDECIDED)), warnings=warnings)

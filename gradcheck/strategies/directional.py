@@ -11,14 +11,17 @@ k wrong elements of n cost ~ 2 k log2(n) extra checks.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import threading
 import time
 
 import numpy as np
 
+from gradcheck.engine import kinks as kink_groups
+from gradcheck.engine import structure
 from gradcheck.engine import tolerance as tol_model
-from gradcheck.engine.verdict import KINK, MISMATCH, NONFINITE, OK, Verdict, classify, failed
+from gradcheck.engine.verdict import KINK, MISMATCH, NONFINITE, OK, UNDECIDED, Verdict, classify, failed
 from gradcheck.results import SHOW_WORST, ArrayResult, Element
 from gradcheck.strategies.coordinates import elements
 from gradcheck.strategies.setting import analytic_dtype, rng_of
@@ -26,6 +29,7 @@ from gradcheck.strategies.setting import analytic_dtype, rng_of
 DEFAULT_DIRECTIONS = 3  # directions per array
 MAX_LOCATED = 10  # wrong elements bisection locates per array before it stops (a wholly wrong gradient)
 MAX_LEAVES = 64  # coordinates one bisection may check in all (directions through many kinks)
+MAX_PARTNERS = 64  # coordinates sharing an output with located kinks checked for tie groups (2 forwards each)
 REUSE_ELEMENTS = 1 << 22  # an analytic gradient this large lends its buffer to the working copy (4M
 # float64 = 32 MB; at 100M weights it saves 0.8 GB of the peak and its page faults), with a method that adopts
 
@@ -167,33 +171,43 @@ def check_array(check) -> dict:
                        None if right is None else float(right[0]))
 
     results, located, atols = [], [], []
-    for _ in range(int(check.directions)):
+    cache, warnings, kink_searched = {}, [], False  # cache: coordinate -> its non-smooth output elements
+    for _ in range(int(check.directions) if size else 0):  # no direction of an empty array: nothing checked
         u = random_direction(check.rng, size)
         along, lft, rgt, code, error, tolerance, atol = _judge(check, u, gflat, 0, size)
         atols.append(atol)
         if code == MISMATCH and lft is not None and _cleared(check, u, gflat, error):
             code = KINK
         budget = MAX_LOCATED - sum(e.failed for e in located)
+
+        def half(lo, hi, u=u):
+            _, _, _, c, e, t, _ = _judge(check, u, gflat, lo, hi)
+            ratio = np.inf if c == NONFINITE or t <= 0 else e / t
+            return c in (MISMATCH, NONFINITE), ratio
+
         if code in (MISMATCH, NONFINITE) and budget > 0:
-
-            def half(lo, hi, u=u):
-                _, _, _, c, e, t, _ = _judge(check, u, gflat, lo, hi)
-                ratio = np.inf if c == NONFINITE or t <= 0 else e / t
-                return c in (MISMATCH, NONFINITE), ratio
-
-            seen = {e.index for e in located}
             found, complete = bisect(half, leaf, size, budget)
-            for e in found:
-                if e.index not in seen:
-                    located.append(e)
-                    seen.add(e.index)
+            found, ties, notes = _refine_leaves(check, gflat, found, cache)
+            warnings += notes
+            _add(located, [*ties, *found])
             # non-differentiable along u (one-sided differences disagree), and every coordinate the search
-            # reached is ok or a kink: several kinks at once, each a valid subgradient, not a failure
-            if (code == MISMATCH and lft is not None and complete and not any(e.failed for e in found)
-                    and any(e.kind == Verdict.KINK for e in found)
+            # reached is ok, a kink or undecided: several kinks at once, not a failure
+            if (code == MISMATCH and lft is not None and complete and not any(e.failed for e in ties + found)
                     and abs(rgt - lft) > tol_model.kink_threshold(lft, rgt, check.eps, check.rounding)):
-                code = KINK
+                if any(e.kind == Verdict.UNDECIDED for e in found):
+                    code = UNDECIDED
+                elif any(e.kind == Verdict.KINK for e in found):
+                    code = KINK
+        elif code == KINK and lft is not None and not kink_searched:  # one kink located, for the tie check
+            kink_searched = True
+            _add(located, [e for e in bisect(half, leaf, size, 1, leaves=1)[0] if e.kind == Verdict.KINK])
         results.append((along.analytic, along.numeric, lft, rgt, code, error, tolerance))
+    ties, notes = ([], []) if not any(r[4] == KINK for r in results) else _ties(check, gflat, located, cache,
+                                                                                 leaf)
+    if ties:  # the kinks that excused these directions include tied ones whose sum is wrong
+        _add(located, ties)
+        results = [(*r[:4], MISMATCH if r[4] == KINK else r[4], *r[5:]) for r in results]
+    warnings += notes
 
     values = np.array([r[:2] for r in results], dtype=np.float64).reshape(-1, 2)
     codes = np.array([r[4] for r in results], dtype=np.int64)
@@ -211,7 +225,61 @@ def check_array(check) -> dict:
     worst = (sorted(bad_located, key=lambda e: -e.ratio)[:SHOW_WORST] + worst)[:SHOW_WORST]
     return dict(checked=len(results), failed=int(np.count_nonzero(failed(codes))), kinks=kinks, worst=worst,
                 margin=margin, numeric=None, forwards=diff.forwards - f0, seconds=time.perf_counter() - t0,
-                atol=max(atols) if atols else 0.0, located=located)
+                atol=max(atols) if atols else 0.0, located=located,
+                undecided=int(np.count_nonzero(codes == UNDECIDED)), warnings=warnings)
+
+
+def _add(located, elements):
+    """Append the elements whose index (or tie group) is not located yet."""
+    seen = {(e.index, e.tied) for e in located}
+    for e in elements:
+        if (e.index, e.tied) not in seen:
+            located.append(e)
+            seen.add((e.index, e.tied))
+
+
+def _refine_leaves(check, gflat, found, cache):
+    """The coordinates bisection reached, through gradcheck.engine.kinks: (found with kink-like mismatches
+    at degenerate points made undecided, failing tie groups among them, warnings)."""
+    leaves = [e for e in found if e.index is not None and e.left is not None]
+    if not leaves:
+        return found, [], []
+    coords = np.array([np.ravel_multi_index(e.index, check.shape) for e in leaves], dtype=np.int64)
+    codes = np.array([e.kind.code for e in leaves])
+    left, right = np.array([e.left for e in leaves]), np.array([e.right for e in leaves])
+    new, ties, notes = kink_groups.refine(check, coords, gflat[coords], left, right, codes, packed=False,
+                                          cache=cache)
+    kinds = {id(e): Verdict.of(c) for e, c in zip(leaves, new, strict=True)}
+    return [dataclasses.replace(e, kind=kinds.get(id(e), e.kind)) for e in found], ties, notes
+
+
+def _ties(check, gflat, located, cache, leaf):
+    """Failing tie groups among the located kinks and their partners (the coordinates whose declared
+    footprint holds one of their non-smooth output elements: the rest of a max-pool window), each
+    partner checked as a coordinate (MAX_PARTNERS at most). Returns (tie Elements, warnings)."""
+    kinks = [e for e in located if e.kind == Verdict.KINK and e.index is not None and not e.tied]
+    if not kinks:
+        return [], []
+    diff = check.diff
+    coords = {int(np.ravel_multi_index(e.index, check.shape)): e for e in kinks}
+    sets = kink_groups.nonsmooth_outputs(check, list(coords), packed=False, cache=cache)
+    partners = set()
+    for n in (() if diff.parts(check.name) else sets.values()):
+        for o in n[:SHOW_WORST].tolist():
+            near = structure.touching(diff.layer, check.name, diff.arrays(), diff.G.shape, o, MAX_PARTNERS)
+            partners.update(() if near is None else near.tolist())
+    for j in sorted(partners - set(coords))[:MAX_PARTNERS]:
+        e = leaf(j)
+        if e.kind == Verdict.KINK:
+            coords[j] = e
+    if len(coords) < 2:
+        return [], []
+    flat = np.array(sorted(coords), dtype=np.int64)
+    es = [coords[int(j)] for j in flat]
+    _, ties, notes = kink_groups.refine(check, flat, gflat[flat], np.array([e.left for e in es]),
+                                        np.array([e.right for e in es]), np.array([e.kind.code for e in es]),
+                                        packed=False, cache=cache)
+    return ties, notes
 
 
 def _own_buffer(grads, k) -> bool:
@@ -247,8 +315,8 @@ def check_joint(diff, grads, arrays, names, *, directions, seed, rtol, atol, eps
     dtypes = {k: analytic_dtype(np.asarray(arrays[k]).dtype, grads[k]) for k in names}
     rtols = {k: float(rtol) if rtol is not None else tol_model.default_rtol(method, eps, d)
              for k, d in dtypes.items()}
-    if len(set(rtols.values())) != 1 or min(sizes.values()) == 0:
-        return None  # mixed precisions (one rtol cannot serve all) or an empty array: per array
+    if len(set(rtols.values())) != 1 or min(sizes.values()) == 0 or any(diff.parts(k) for k in names):
+        return None  # mixed precisions (one rtol cannot serve all), an empty or a complex array: per array
     rtol_ = rtols[names[0]]
     rounding = tol_model.rounding_atol(method, eps, diff.S)
     rngs = {k: rng_of(seed, k) for k in names}

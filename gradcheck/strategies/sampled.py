@@ -15,10 +15,10 @@ DEFAULT_SAMPLES = 16  # coordinates per array
 
 def evaluate(diff, name, samples, rng, eps=None):
     """(coords, numeric, left, right) at the sampled coordinates, in sorted coordinate order."""
-    size = int(np.size(diff.arrays()[name]))
+    size = diff.size(name)
     coords = np.sort(rng.choice(size, size=min(int(samples), size), replace=False)).astype(np.int64)
     packed = None
-    if coords.size > 1:
+    if coords.size > 1 and not diff.parts(name):
         packed = structure.pack(counted(diff.layer, diff), name, diff.arrays(), diff.G.shape, coords, rng,
                                 scratch=diff.scratch(name))
     if packed is None:

@@ -45,21 +45,21 @@ class Central(Method):
         yp, hp = diff.perturbed(name, coords, eps)
         ym, hm = diff.perturbed(name, coords, -eps)
         hm = -hm
-        G, k = diff.G, coords.size
-        central = split(G * (yp - ym), labels, k) / (hp + hm)
-        right = split(G * (yp - y0), labels, k) / hp
-        left = split(G * (y0 - ym), labels, k) / hm
+        weigh, k = diff.weigh, coords.size
+        central = split(weigh(yp - ym), labels, k) / (hp + hm)
+        right = split(weigh(yp - y0), labels, k) / hp
+        left = split(weigh(y0 - ym), labels, k) / hm
         return central, left, right
 
     def direction(self, diff, parts, eps) -> Along:
         yp, ym, a_plus, a_minus, terms = diff.pair(parts, eps)
-        G = diff.G
+        weigh = diff.weigh
 
         def one_sided():
             y0 = diff.y0
-            return float(np.sum(G * (y0 - ym))) / eps, float(np.sum(G * (yp - y0))) / eps
+            return float(np.sum(weigh(y0 - ym))) / eps, float(np.sum(weigh(yp - y0))) / eps
 
-        return Along((a_plus + a_minus) / (2 * eps), float(np.sum(G * (yp - ym))) / (2 * eps), terms,
+        return Along((a_plus + a_minus) / (2 * eps), float(np.sum(weigh(yp - ym))) / (2 * eps), terms,
                      one_sided)
 
 
