@@ -36,7 +36,7 @@ import numpy as np
 import yaml
 
 from gradcheck.catalogue import registry, schema
-from gradcheck.catalogue.arrays import make_array, shape_of
+from gradcheck.catalogue.arrays import make_array, shape_of, spec_problem, yaml_number
 from gradcheck.catalogue.yaml_io import field_name, line_of, parse
 from gradcheck.errors import CaseError
 
@@ -171,20 +171,16 @@ def _check_semantics(case: Case) -> None:
     for name, spec in given.items():
         at = ["inputs", name]
         init = spec.get("init")
+        problem = spec_problem(spec, name in inputs)
+        if problem is not None:
+            raise case.error(at + problem[0], problem[1])
         if "values" in spec:
             values_shape = np.shape(spec["values"])
-            try:
-                np.array(spec["values"], dtype=np.float64)
-            except (ValueError, TypeError):
-                raise case.error(at + ["values"], "expected a number or nested lists of numbers of one "
-                                                  "rectangular shape") from None
             if "shape" in spec and tuple(spec["shape"]) != values_shape:
                 raise case.error(at + ["values"], f"expected values of shape {list(spec['shape'])}; "
                                                   f"got shape {list(values_shape)}")
             if init is not None:
                 raise case.error(at + ["init"], "expected either 'values' or 'init', not both")
-        if init == "labels" and "classes" not in spec:
-            raise case.error(at, "missing 'classes': init: labels draws integers in [0, classes)")
         if "classes" in spec and init not in (None, "labels"):
             raise case.error(at + ["classes"], "expected only with init: labels")
         dtype = spec.get("dtype")
@@ -195,6 +191,9 @@ def _check_semantics(case: Case) -> None:
             raise case.error(at + ["dtype"],
                              f"expected a float dtype for a differentiable input; got {dtype}")
     check = data.get("check", {})
+    for key in ("eps", "rtol", "atol", "timeout"):  # JSON has no .inf or .nan: the schema lets them through
+        if key in check and not math.isfinite(check[key]):
+            raise case.error(["check", key], f"expected a finite number; got {yaml_number(check[key])}")
     for name in check.get("wrt", []):
         if name not in inputs:
             raise case.error(["check", "wrt"], f"unknown array '{name}'; expected differentiable inputs of "
