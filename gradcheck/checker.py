@@ -9,6 +9,7 @@ is compared element by element with layer.backward(G, cache)[a] under the error 
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -41,8 +42,8 @@ def _complex_inputs(layer, arrays) -> list[str]:
     return [k for k in layer.inputs if k in arrays and np.iscomplexobj(arrays[k])]
 
 
-def _options(layer, arrays, strategy, method, eps, samples, directions, wrt):
-    """(method, eps, samples, directions, wrt) validated, defaults filled in."""
+def _options(layer, arrays, strategy, method, eps, samples, directions, wrt, rtol=None, atol=None):
+    """(method, eps, samples, directions, wrt) validated (rtol and atol too), defaults filled in."""
     kind = layer_name(layer)
     if strategy not in strategies.STRATEGIES:
         raise ValueError(f"strategy must be one of {', '.join(strategies.STRATEGIES)}, got {strategy!r}")
@@ -56,13 +57,19 @@ def _options(layer, arrays, strategy, method, eps, samples, directions, wrt):
                          f"({np.asarray(arrays[k]).dtype}): its imaginary part is a coordinate of its own; "
                          f"use method='central'")
     eps = method.default_eps() if eps is None else float(eps)
-    if not eps > 0:
-        raise ValueError(f"eps must be positive, got {eps!r}")
+    if not (math.isfinite(eps) and eps > 0):
+        raise ValueError(f"eps must be a finite number > 0, got {eps!r}")
+    for option, value in (("rtol", rtol), ("atol", atol)):  # NaN would make every comparison fail (or pass)
+        if value is not None and not (math.isfinite(float(value)) and float(value) >= 0):
+            raise ValueError(f"{option} must be a finite number >= 0, got {value!r}")
     samples = strategies.DEFAULT_SAMPLES if samples is None else int(samples)
     directions = strategies.DEFAULT_DIRECTIONS if directions is None else int(directions)
-    for option, value in (("samples", samples), ("directions", directions)):
+    for option, value, most in (("samples", samples, strategies.MAX_SAMPLES),
+                                ("directions", directions, strategies.MAX_DIRECTIONS)):
         if value < 1:  # zero would check nothing and pass
             raise ValueError(f"{option} must be at least 1, got {value}")
+        if value > most:  # refused before anything is built for them
+            raise ValueError(f"{option} must be at most {most}, got {value}")
     wrt = list(layer.inputs) if wrt is None else list(wrt)
     unknown = [k for k in wrt if k not in layer.inputs]
     if unknown:
@@ -94,7 +101,7 @@ def check(layer, arrays, *, strategy="exhaustive", method=None, eps=None, rtol=N
     t0 = time.perf_counter()
     given_method, given_eps = method, eps
     method, eps, samples, directions, wrt = _options(layer, arrays, strategy, method, eps, samples,
-                                                     directions, wrt)
+                                                     directions, wrt, rtol, atol)
     problem = Problem.build(layer, arrays, seed)
     if method.needs_complex_safe and np.iscomplexobj(problem.y):  # Im L(a + ih) / h needs a real L(a)
         if given_method is not None:

@@ -10,8 +10,11 @@ Without a terminal (CI logs) progress is one plain line per case and the table i
 from __future__ import annotations
 
 import json
+import math
+import os
 import sys
 from contextlib import nullcontext
+from pathlib import Path
 
 import click
 from rich import box
@@ -33,16 +36,45 @@ def main() -> None:
     """Finite-difference checks of hand-derived backward passes."""
 
 
+def _finite_seconds(ctx, param, value):
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"expected a finite number of seconds; got {value}")
+    return value
+
+
+def _json_target(ctx, param, value):
+    """The --json file's folder, made (or refused) before any case runs: not after, with the results lost."""
+    if value is None:
+        return None
+    folder = Path(value).resolve().parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise click.BadParameter(f"cannot make its folder {folder}: {exc.strerror or exc}") from None
+    if not os.access(folder, os.W_OK):
+        raise click.BadParameter(f"its folder {folder} is not writable")
+    return value
+
+
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path(exists=True))
-@click.option("--json", "json_file", type=click.Path(dir_okay=False, writable=True),
-              help="Also write a machine-readable report to FILE.")
-@click.option("--seed", type=int, default=None, help="Run every case with seed N instead of its check.seed.")
+@click.option("--json", "json_file", type=click.Path(dir_okay=False, writable=True), callback=_json_target,
+              help="Also write a machine-readable report to FILE (its folder is made if missing).")
+@click.option("--seed", type=click.IntRange(min=0), default=None,
+              help="Run every case with seed N (>= 0) instead of its check.seed.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
+              callback=_finite_seconds,
+              help="Stop a case that takes longer than SECONDS and report it as an error (the run goes on); "
+                   "a case's check.timeout overrides it. Cases with a limit run in a worker process.")
 @click.option("--report", "report_dir", type=click.Path(file_okay=False), default=None,
               help="Also write DIR/index.html: verdicts, then heat maps and error-vs-eps plots of the "
                    "failing and nearly failing cases (one self-contained page).")
-def run(paths: tuple[str, ...], json_file: str | None, seed: int | None, report_dir: str | None) -> None:
-    """Run the cases in PATHS (YAML files or folders; default: ./cases)."""
+def run(paths: tuple[str, ...], json_file: str | None, seed: int | None, timeout: float | None,
+        report_dir: str | None) -> None:
+    """Run the cases in PATHS (YAML files or folders; default: ./cases).
+
+    Ctrl-C stops the run: the table shows the cases done so far, and the exit status is 130.
+    """
     paths = paths or ("cases",)
     out = Console(highlight=False, soft_wrap=False)
     if not out.is_terminal:
@@ -52,28 +84,30 @@ def run(paths: tuple[str, ...], json_file: str | None, seed: int | None, report_
         out.print(f"gradcheck: no case files (*.yaml, *.yml) under {', '.join(paths)}")
         sys.exit(2)
 
-    outcomes, sections = [], []
-
-    def checked(case, report) -> None:  # drawn while the case's arrays still exist
-        from gradcheck.output.html import section_of
-
-        section = section_of(report)
-        if section is not None:
-            sections.append(section)
-
+    outcomes, interrupted = [], False
     with out.status("loading cases", spinner="dots") if out.is_terminal else nullcontext() as status:
 
         def started(name: str) -> None:
             if status is not None:
                 status.update(f"running {name} ({len(outcomes)} done)")
 
-        for outcome in run_paths(paths, seed=seed, started=started, checked=checked if report_dir else None,
-                                 explain=NEAR_MISS if report_dir else None):
-            outcomes.append(outcome)
-            line = (f"[{len(outcomes)}] {outcome.status.upper():9} {outcome.name}  {outcome.seconds:.2f} s")
-            if outcome.status == "malformed":
-                line += f"\n    {outcome.verdict}"
-            out.print(escape(line), style=STYLE[outcome.status] if out.is_terminal else None)
+        keep = None
+        if report_dir:  # drawn while the case's arrays still exist (in the worker, for a case with a limit)
+            from gradcheck.output.html import section_of as keep
+        try:
+            for outcome in run_paths(paths, seed=seed, started=started, keep=keep,
+                                     explain=NEAR_MISS if report_dir else None, timeout=timeout):
+                outcomes.append(outcome)
+                line = f"[{len(outcomes)}] {outcome.status.upper():9} {outcome.name}  {outcome.seconds:.2f} s"
+                if outcome.status == "malformed":
+                    line += f"\n    {outcome.verdict}"
+                out.print(escape(line), style=STYLE[outcome.status] if out.is_terminal else None)
+        except KeyboardInterrupt:
+            interrupted = True
+    sections = [o.kept for o in outcomes if o.kept is not None]
+    if not outcomes:
+        out.print("gradcheck: interrupted before any case finished; exit 130")
+        sys.exit(130)
 
     # A terminal gets a light table; a log gets plain ASCII, safe in any CI encoding.
     table = Table(box=box.SIMPLE_HEAD if out.is_terminal else box.ASCII)
@@ -94,11 +128,12 @@ def run(paths: tuple[str, ...], json_file: str | None, seed: int | None, report_
     for outcome in outcomes:
         if outcome.status in ("fail", "error"):
             out.print(escape(outcome.verdict))
-    code = exit_code(outcomes)
+    code = 130 if interrupted else exit_code(outcomes)
     counts = {s: sum(o.status == s for o in outcomes) for s in ("pass", "fail", "error", "malformed")}
-    out.print(", ".join(f"{n} {s}" for s, n in counts.items() if n) + f"; exit {code}")
+    stopped = "interrupted (Ctrl-C) after these cases; " if interrupted else ""
+    out.print(stopped + ", ".join(f"{n} {s}" for s, n in counts.items() if n) + f"; exit {code}")
     if json_file:
-        document = {"exit_code": code, "seed": seed, "counts": counts,
+        document = {"exit_code": code, "seed": seed, "counts": counts, "interrupted": interrupted,
                     "cases": [dict(o.data, seconds=o.seconds) for o in outcomes]}
         with open(json_file, "w", encoding="utf-8") as f:
             json.dump(document, f, indent=2)
@@ -115,38 +150,54 @@ def run(paths: tuple[str, ...], json_file: str | None, seed: int | None, report_
               help="Where to look for CASE by name (repeatable; default: ./cases).")
 @click.option("--out", "-o", "out_dir", type=click.Path(file_okay=False), default="gradcheck-explain",
               show_default=True, help="Folder for the PNG pictures.")
-@click.option("--seed", type=int, default=None, help="Run with seed N instead of the case's check.seed.")
-def explain(case: str, paths: tuple[str, ...], out_dir: str, seed: int | None) -> None:
+@click.option("--seed", type=click.IntRange(min=0), default=None,
+              help="Run with seed N (>= 0) instead of the case's check.seed.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
+              callback=_finite_seconds,
+              help="Stop the case after SECONDS (a case's check.timeout overrides it).")
+def explain(case: str, paths: tuple[str, ...], out_dir: str, seed: int | None, timeout: float | None) -> None:
     """Check CASE (a case name or a YAML file) and show why it fails: diagnosis and pictures.
 
-    Exit status: 0 when it passes, 1 when it fails, 2 when CASE is not found or malformed.
+    Exit status: 0 when it passes, 1 when it fails or raises, 2 when CASE is not found or malformed.
     """
     from gradcheck.catalogue.case import find_cases
     from gradcheck.errors import CaseError
 
     try:
         cases = find_cases(case, paths or ("cases",))
-        passed = [explain_case(c, out_dir, seed, echo=click.echo) for c in cases]
     except (CaseError, LookupError) as exc:
         click.echo(f"gradcheck explain: {exc}", err=True)
         sys.exit(2)
-    sys.exit(0 if all(passed) else 1)
+    statuses = {explain_case(c, out_dir, seed, echo=click.echo, timeout=timeout) for c in cases}
+    sys.exit(2 if "malformed" in statuses else 1 if statuses & {"fail", "error"} else 0)
 
 
-def explain_case(case, out_dir, seed=None, echo=print) -> bool:
+def explain_case(case, out_dir, seed=None, echo=print, timeout=None) -> str:
     """Run one Case with every array swept and diagnosed, print the verdict and diagnosis, write every
-    array's pictures to out_dir as PNG. Returns whether the case passed."""
-    from pathlib import Path
+    array's pictures to out_dir as PNG. Returns the case's status ("pass", "fail", "error", "malformed"):
+    a case that raises or times out prints its one-line error instead."""
+    from gradcheck.catalogue import isolation
+    from gradcheck.catalogue.runner import run_one
+    from gradcheck.output.explain import explained
 
-    from gradcheck.catalogue.runner import run_case
-    from gradcheck.output.explain import explain_text, figures
-
-    report = run_case(case, seed, explain=-1.0)
-    echo(explain_text(report))
+    limit, source = isolation.limit_of(case, timeout, "--timeout")
+    if limit is None:
+        outcome = run_one(case, seed, explain=-1.0, keep=explained)
+    else:
+        worker = isolation.Worker()
+        try:
+            outcome = worker.run(case, seed, -1.0, explained, limit, source)
+        finally:
+            worker.stop()
+    if outcome.kept is None:
+        echo(outcome.verdict)
+        return outcome.status
+    text, figures = outcome.kept
+    echo(text)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     echo("")
-    for f in figures(report, margin=-1.0):
+    for f in figures:
         (out / f.filename).write_bytes(f.data)
         echo(f"wrote {out / f.filename}: {f.caption}")
-    return report.passed
+    return outcome.status

@@ -10,6 +10,81 @@ import numpy as np
 
 DTYPES = {"float64": np.float64, "float32": np.float32, "complex128": np.complex128,
           "int64": np.int64, "int32": np.int32}
+MAX_DIMENSIONS = 32  # numpy's own limit is 64; a case with more is a mistake
+
+
+def yaml_number(v) -> str:
+    """A number as the case would spell it: .inf, -.inf, .nan, or Python's repr."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return ".nan" if math.isnan(v) else ("-.inf" if v < 0 else ".inf")
+    return repr(v)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _values_shape(v, at: list, depth: int = 0) -> tuple[tuple[int, ...] | None, list, str]:
+    """(shape, [], "") of nested lists of numbers, or (None, path, what was wrong) at the first problem."""
+    if not isinstance(v, list):
+        if _is_number(v):
+            return (), [], ""
+        got = f"{v!r}" if isinstance(v, str) else ("a mapping" if isinstance(v, dict) else yaml_number(v))
+        return None, at, f"expected a number; got {got}"
+    if depth >= MAX_DIMENSIONS:
+        return None, at, f"expected at most {MAX_DIMENSIONS} nested lists"
+    shapes = []
+    for i, item in enumerate(v):
+        shape, where, why = _values_shape(item, at + [i], depth + 1)
+        if shape is None:
+            return None, where, why
+        if shapes and shape != shapes[0]:
+            return None, at + [i], (f"expected nested lists of one rectangular shape; item {i} has shape "
+                                    f"{list(shape)}, item 0 has shape {list(shapes[0])}")
+        shapes.append(shape)
+    return (len(v), *(shapes[0] if shapes else ())), [], ""
+
+
+def _flat(v):
+    if isinstance(v, list):
+        for item in v:
+            yield from _flat(item)
+    else:
+        yield v
+
+
+def spec_problem(spec: dict, differentiable: bool) -> tuple[list, str] | None:
+    """(path within the array's entry, what was expected) for the first thing wrong with an array entry
+    that the schema cannot see, or None. Called before anything builds the array or takes its shape."""
+    for i, n in enumerate(spec.get("shape", [])):
+        if not isinstance(n, int) or isinstance(n, bool):
+            return ["shape", i], f"expected an integer; got {yaml_number(n)}"
+    scale = spec.get("scale")
+    if scale is not None and not math.isfinite(scale):
+        return ["scale"], f"expected a finite number; got {yaml_number(scale)}"
+    init = spec.get("init", "labels" if "classes" in spec else None)
+    if init == "labels" and "classes" not in spec:
+        return [], "missing 'classes': init: labels draws integers in [0, classes)"
+    if differentiable and init == "labels":
+        return ["init"], ("expected a float init (normal, uniform, arange, zeros, ones) for a differentiable "
+                          "input; labels are integers, for a constant such as a loss's targets")
+    if "values" not in spec:
+        return None
+    shape, where, why = _values_shape(spec["values"], [])
+    if shape is None:
+        return ["values", *where], why
+    dtype = np.dtype(DTYPES[spec.get("dtype", "float64")])
+    for v in _flat(spec["values"]):
+        if dtype.kind in "iu":
+            info = np.iinfo(dtype)
+            if not isinstance(v, int) or not info.min <= v <= info.max:
+                return ["values"], f"expected integers within {dtype} (|v| < 2**{info.bits - 1}); got {v!r}"
+        elif isinstance(v, int) and abs(v) > float(np.finfo(np.float64).max):
+            return ["values"], "expected numbers within float64's range (|v| < 1.8e308); got an integer of " \
+                               f"{len(str(abs(v)))} digits"
+        elif differentiable and not math.isfinite(v):
+            return ["values"], f"expected finite numbers for a differentiable input; got {yaml_number(v)}"
+    return None
 
 
 def shape_of(spec: dict) -> tuple[int, ...]:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,9 +37,9 @@ import numpy as np
 import yaml
 
 from gradcheck.catalogue import registry, schema
-from gradcheck.catalogue.arrays import make_array, shape_of
+from gradcheck.catalogue.arrays import make_array, shape_of, spec_problem, yaml_number
 from gradcheck.catalogue.yaml_io import field_name, line_of, parse
-from gradcheck.errors import CaseError
+from gradcheck.errors import CaseError, one_line
 
 CASE_SUFFIXES = (".yaml", ".yml")
 
@@ -74,6 +75,12 @@ class Case:
     def seed(self) -> int:
         return int(self.check_options.get("seed", 0))
 
+    @property
+    def timeout(self) -> float | None:
+        """check.timeout: seconds the case may take (None: no limit of its own)."""
+        value = self.check_options.get("timeout")
+        return None if value is None else float(value)
+
     def error(self, path: Iterable, message: str) -> CaseError:
         path = list(path)
         return CaseError(self.file, line_of(self.node, path), field_name(path), message)
@@ -98,6 +105,7 @@ class Case:
     def options(self, seed: int | None = None) -> dict:
         """Keyword arguments for gradcheck.check (``seed`` overrides ``check.seed``)."""
         opts = self.check_options
+        opts.pop("timeout", None)  # the runner's, not the checker's
         if seed is not None:
             opts["seed"] = seed
         opts.setdefault("seed", 0)
@@ -133,16 +141,20 @@ def _instantiate(file: Path, node: yaml.Node, at: list, entry: dict) -> Any:
         cls = registry.resolve(spec, file.parent)
     except registry.LayerNotFound as exc:
         raise CaseError(file, line_of(node, at + ["layer"]), field_name(at + ["layer"]), str(exc)) from None
-    except Exception as exc:  # the user's module failed while importing: still one line
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: B036  (the user's module failed or called sys.exit() while importing)
         raise CaseError(file, line_of(node, at + ["layer"]), field_name(at + ["layer"]),
-                        f"importing '{spec}' failed: {type(exc).__name__}: {exc}") from None
+                        f"importing '{spec}' failed: {one_line(exc)}") from None
     config = entry.get("config", {})
     try:
         layer = cls(**config)
-    except Exception as exc:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: B036
         where = at + ["config"] if "config" in entry else at + ["layer"]
         raise CaseError(file, line_of(node, where), field_name(at + ["config"]),
-                        f"{cls.__name__}(**config) failed: {type(exc).__name__}: {exc}") from None
+                        f"{cls.__name__}(**config) failed: {one_line(exc)}") from None
     inputs = getattr(layer, "inputs", None)
     methods = all(callable(getattr(layer, m, None)) for m in ("forward", "backward"))
     named = isinstance(inputs, tuple | list) and inputs and all(isinstance(n, str) for n in inputs)
@@ -171,20 +183,16 @@ def _check_semantics(case: Case) -> None:
     for name, spec in given.items():
         at = ["inputs", name]
         init = spec.get("init")
+        problem = spec_problem(spec, name in inputs)
+        if problem is not None:
+            raise case.error(at + problem[0], problem[1])
         if "values" in spec:
             values_shape = np.shape(spec["values"])
-            try:
-                np.array(spec["values"], dtype=np.float64)
-            except (ValueError, TypeError):
-                raise case.error(at + ["values"], "expected a number or nested lists of numbers of one "
-                                                  "rectangular shape") from None
             if "shape" in spec and tuple(spec["shape"]) != values_shape:
                 raise case.error(at + ["values"], f"expected values of shape {list(spec['shape'])}; "
                                                   f"got shape {list(values_shape)}")
             if init is not None:
                 raise case.error(at + ["init"], "expected either 'values' or 'init', not both")
-        if init == "labels" and "classes" not in spec:
-            raise case.error(at, "missing 'classes': init: labels draws integers in [0, classes)")
         if "classes" in spec and init not in (None, "labels"):
             raise case.error(at + ["classes"], "expected only with init: labels")
         dtype = spec.get("dtype")
@@ -195,6 +203,9 @@ def _check_semantics(case: Case) -> None:
             raise case.error(at + ["dtype"],
                              f"expected a float dtype for a differentiable input; got {dtype}")
     check = data.get("check", {})
+    for key in ("eps", "rtol", "atol", "timeout"):  # JSON has no .inf or .nan: the schema lets them through
+        if key in check and not math.isfinite(check[key]):
+            raise case.error(["check", key], f"expected a finite number; got {yaml_number(check[key])}")
     for name in check.get("wrt", []):
         if name not in inputs:
             raise case.error(["check", "wrt"], f"unknown array '{name}'; expected differentiable inputs of "
@@ -221,8 +232,17 @@ def _check_semantics(case: Case) -> None:
 
 
 def load_file(path: str | Path) -> list[Case]:
-    """Every case in one YAML file, validated; CaseError on the first problem."""
-    file = Path(path)
+    """Every case in one YAML file, validated; CaseError on the first problem (and on anything unforeseen
+    that goes wrong while loading it: a malformed file never stops the other files)."""
+    try:
+        return _load_file(Path(path))
+    except (CaseError, KeyboardInterrupt):
+        raise
+    except BaseException as exc:  # noqa: B036  (a layer's class attribute may even call sys.exit())
+        raise CaseError(path, None, None, f"could not load the case: {one_line(exc)}") from None
+
+
+def _load_file(file: Path) -> list[Case]:
     cases = []
     for node, data in parse(file):
         schema.validate(file, node, data)
@@ -267,8 +287,6 @@ def load_paths(paths: Iterable[str | Path]) -> Iterator[Case | CaseError]:
             yield case
 
 
-
-
 def find_cases(case: str, paths) -> list:
     """The cases CASE names: every case of a YAML file, or the case of that name under `paths`.
 
@@ -277,20 +295,32 @@ def find_cases(case: str, paths) -> list:
     p = Path(case)
     if p.is_file():
         return load_file(p)
-    names = []
+    names, broken = [], []
     for f in case_files(paths):
         try:
             cases = load_file(f)
-        except ValueError:
-            continue  # a malformed neighbour does not hide the case asked for
+        except CaseError as exc:  # a malformed neighbour does not hide the case asked for ...
+            broken.append((f, exc))
+            continue
         for c in cases:
             if c.name == case:
                 return [c]
             names.append(c.name)
+    for f, exc in broken:  # ... but a malformed file that declares it is the answer
+        if re.search(rf"^name:\s*['\"]?{re.escape(case)}['\"]?\s*(#.*)?$", _text(f), re.MULTILINE):
+            raise exc
     import difflib
 
     close = difflib.get_close_matches(case, names, n=3)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
-    raise LookupError(f"no case named {case!r} under {', '.join(map(str, paths))}{hint}")
+    unread = f"; {len(broken)} case file(s) did not load, first {broken[0][1]}" if broken else ""
+    raise LookupError(f"no case named {case!r} under {', '.join(map(str, paths))}{hint}{unread}")
+
+
+def _text(file: Path) -> str:
+    try:
+        return file.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
 
 

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -43,8 +44,9 @@ def run_case(case: Case, seed: int | None = None, explain: float | None = None):
 class Outcome:
     """What one case (or one malformed file) came to, without the Report's big arrays.
 
-    status: "pass" | "fail" (gradients disagree) | "error" (the layer or checker raised) | "malformed".
-    data: the JSON form (gradcheck.output.json).
+    status: "pass" | "fail" (gradients disagree) | "error" (the layer or checker raised, or the case ran out
+    of time) | "malformed". data: the JSON form (gradcheck.output.json). kept: what ``keep(report)`` made of
+    the Report (run_one), e.g. the HTML report's section. trace: the user's frames of an error, as text.
     """
 
     name: str
@@ -52,6 +54,8 @@ class Outcome:
     status: str
     data: dict
     seconds: float = 0.0
+    kept: Any = None
+    trace: str = ""
 
     @property
     def verdict(self) -> str:
@@ -59,41 +63,83 @@ class Outcome:
         return self.data.get("verdict") or self.data.get("error", "")
 
 
+def error_outcome(case: Case, text: str, start: float, **extra) -> Outcome:
+    """A case that came to no verdict: ``text`` is its one-line error (after file:line: name:)."""
+    line = " ".join(f"{case.file}:{case.line}: {case.name}: {text}".split())
+    data = {"case": case.name, "file": str(case.file), "line": case.line, "status": "error", "passed": False,
+            "strategy": case.strategy, "error": line, **extra}
+    return Outcome(case.name, str(case.file), "error", data, seconds=time.perf_counter() - start)
+
+
+def _user_trace(exc: BaseException) -> str:
+    """The user's frames of exc (what a traceback shows of their layer), as text."""
+    import traceback
+
+    from gradcheck.errors import is_users_code
+
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if is_users_code(f.filename)]
+    return "".join(traceback.format_list(frames))
+
+
+def run_one(case: Case, seed: int | None = None, explain: float | None = None,
+            keep: Callable[[Any], Any] | None = None) -> Outcome:
+    """Run one case in this process -> its Outcome, whatever the layer does.
+
+    Any exception from the case, BaseException included (SystemExit, GeneratorExit: a layer calling
+    sys.exit() must not end the run, nor pass it), is the case's "error", one line naming where the user's
+    code raised it; a CaseError (a shape the layer rejects) is "malformed". KeyboardInterrupt is not caught:
+    it stops the run. keep(report) runs before the Report is dropped; its result is Outcome.kept.
+    """
+    start = time.perf_counter()
+    try:
+        report = run_case(case, seed, explain)
+        kept = keep(report) if keep is not None else None
+    except CaseError as exc:
+        data = {**error_dict(exc, case), "strategy": case.strategy}
+        return Outcome(case.name, str(case.file), "malformed", data, seconds=time.perf_counter() - start)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: B036  (the layer or the checker raised: the case's error)
+        from gradcheck.errors import one_line
+
+        outcome = error_outcome(case, one_line(exc), start)
+        outcome.trace = _user_trace(exc)
+        return outcome
+    return Outcome(case.name, str(case.file), "pass" if report.passed else "fail", report_dict(case, report),
+                   seconds=time.perf_counter() - start, kept=kept)
+
+
 def run_paths(paths: Iterable[str | Path], seed: int | None = None,
               started: Callable[[str], None] | None = None,
-              checked: Callable[[Case, object], None] | None = None,
-              explain: float | None = None) -> Iterator[Outcome]:
+              keep: Callable[[Any], Any] | None = None,
+              explain: float | None = None, timeout: float | None = None,
+              timeout_option: str = "--timeout") -> Iterator[Outcome]:
     """Load and run every case under ``paths`` in order, one Outcome each (malformed files included).
 
-    ``started(name)`` is called before each case runs (progress display); ``checked(case, report)`` with
-    each Report before it is dropped (a renderer that needs the arrays, such as the HTML report);
-    explain: passed to gradcheck.check.
+    ``started(name)`` is called before each case runs (progress display); ``keep(report)`` with each Report
+    before it is dropped (Outcome.kept: what a renderer that needs the arrays, such as the HTML report,
+    draws of it); explain: passed to gradcheck.check. A case with a time limit (its check.timeout, else
+    ``timeout`` seconds) runs in a worker process (gradcheck.catalogue.isolation) and past its limit is an
+    error naming the limit (``timeout_option``: how the caller spells the option); the others run here.
     """
-    for item in load_paths(paths):
-        if isinstance(item, CaseError):
-            yield Outcome(Path(item.file).stem, item.file, "malformed", error_dict(item))
-            continue
-        case, start = item, time.perf_counter()
-        if started is not None:
-            started(case.name)
-        try:
-            report = run_case(case, seed, explain)
-        except CaseError as exc:
-            yield Outcome(case.name, str(case.file), "malformed", {**error_dict(exc, case),
-                          "strategy": case.strategy}, seconds=time.perf_counter() - start)
-            continue
-        except Exception as exc:  # the layer or the checker raised: a failing case, reported on one line
-            text = f"{case.file}:{case.line}: {case.name}: {type(exc).__name__}: {exc}"
-            data = {"case": case.name, "file": str(case.file), "line": case.line, "status": "error",
-                    "passed": False, "strategy": case.strategy, "error": " ".join(text.split("\n"))}
-            yield Outcome(case.name, str(case.file), "error", data, seconds=time.perf_counter() - start)
-            continue
-        if checked is not None:
-            checked(case, report)
-        data = report_dict(case, report)
-        yield Outcome(case.name, str(case.file), "pass" if report.passed else "fail", data,
-                      seconds=time.perf_counter() - start)
-        del report
+    from gradcheck.catalogue import isolation
+
+    worker = isolation.Worker()
+    try:
+        for item in load_paths(paths):
+            if isinstance(item, CaseError):
+                yield Outcome(Path(item.file).stem, item.file, "malformed", error_dict(item))
+                continue
+            if started is not None:
+                started(item.name)
+            limit, source = isolation.limit_of(item, timeout, timeout_option)
+            if limit is None:
+                outcome = run_one(item, seed, explain, keep)
+            else:
+                outcome = worker.run(item, seed, explain, keep, limit, source)
+            yield outcome
+    finally:
+        worker.stop()
 
 
 def exit_code(outcomes: Iterable[Outcome]) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -32,9 +33,17 @@ def schema() -> dict:
     return data
 
 
+def _is_integer(checker, instance) -> bool:
+    """An int, not a float with a zero fraction (JSON Schema's "integer" admits 2.0; a shape may not)."""
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
 @cache
 def _validator() -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(schema())
+    base = jsonschema.Draft202012Validator
+    types = base.TYPE_CHECKER.redefine("integer", _is_integer)
+    strict = jsonschema.validators.extend(base, type_checker=types)
+    return strict(schema())
 
 
 _JSON_TYPES = {"object": "a mapping", "array": "a list", "string": "a string", "integer": "an integer",
@@ -50,8 +59,10 @@ def _describe(value: Any) -> str:
         return "a mapping"
     if isinstance(value, list):
         return "a list"
-    if isinstance(value, str):
-        return repr(value)
+    if isinstance(value, str):  # a whole non-YAML file parses as one string: quote its start only
+        return repr(value) if len(value) <= 60 else f"{value[:40]!r}... (a text of {len(value)} characters)"
+    if isinstance(value, float) and not math.isfinite(value):
+        return ".nan" if math.isnan(value) else ("-.inf" if value < 0 else ".inf")
     return str(value)
 
 
@@ -88,6 +99,9 @@ def _schema_problem(error: jsonschema.ValidationError) -> tuple[list, str]:
         op = ">=" if kind == "minimum" else ">"
         number = "an integer" if isinstance(got, int) else "a number"
         return path, f"expected {number} {op} {want}; got {_describe(got)}"
+    if kind == "maximum":
+        why = f" ({error.schema['description']})" if "description" in error.schema else ""
+        return path, f"expected at most {want}{why}; got {_describe(got)}"
     if kind == "minItems":
         return path, f"expected at least {want} item{'s' if want != 1 else ''}; got none"
     if kind == "minProperties":

@@ -26,7 +26,8 @@ import re
 
 import numpy as np
 
-from gradcheck.engine.threads import CHUNK, in_parts
+from gradcheck.engine.passes import minus_pass, plus_pass
+from gradcheck.engine.threads import in_parts
 from gradcheck.errors import LayerContractError
 
 
@@ -305,13 +306,13 @@ class Differencer:
         a_plus = a_minus = terms = 0.0
         for (w, p, lo, hi), (_, u, g, _, _) in zip(flats, parts, strict=True):
             known = isinstance(g, tuple)
-            sums = in_parts(lo, hi, lambda a, b, w=w, p=p, u=u, g=None if known else g: _plus_pass(
+            sums = in_parts(lo, hi, lambda a, b, w=w, p=p, u=u, g=None if known else g: plus_pass(
                 u, w, p, g, h, a, b))
             a, m, t = g if known else sums
             a_plus, a_minus, terms = a_plus + a, a_minus + m, terms + t
         yp = self._forward()
         for w, p, lo, hi in flats:
-            in_parts(lo, hi, lambda a, b, w=w, p=p: _minus_pass(w, p, a, b))
+            in_parts(lo, hi, lambda a, b, w=w, p=p: minus_pass(w, p, a, b))
         ym = self._forward()
         return yp, ym, a_plus, a_minus, terms / h
 
@@ -321,7 +322,7 @@ class Differencer:
         dot = terms = 0.0
         for (w, p, lo, hi), (_, u, g, _, _) in zip(flats, parts, strict=True):
             known = isinstance(g, tuple)
-            sums = in_parts(lo, hi, lambda a, b, w=w, p=p, u=u, g=None if known else g: _plus_pass(
+            sums = in_parts(lo, hi, lambda a, b, w=w, p=p, u=u, g=None if known else g: plus_pass(
                 u, w, p, g, h, a, b, imag=True))
             a, _, t = g if known else sums
             dot, terms = dot + a, terms + t
@@ -333,7 +334,7 @@ class Differencer:
         been handed over as the working copy (adopt)."""
         hi = u.size if hi is None else hi
         p = np.ascontiguousarray(self._pristine[name], dtype=np.float64).reshape(-1)
-        return in_parts(lo, hi, lambda a, b: _plus_pass(u, None, p, g, h, a, b,
+        return in_parts(lo, hi, lambda a, b: plus_pass(u, None, p, g, h, a, b,
                                                          imag=self.method.complex_work))
 
     # -- what the strategies call ----------------------------------------------------------------------
@@ -364,60 +365,3 @@ class Differencer:
         finally:
             spent.append(self.forwards - f0)
             self.forwards = f0
-
-
-def _values(u, a, b, scale, out):
-    """out[:] = scale * u[a:b] for an ndarray u or a strategies.Direction."""
-    if isinstance(u, np.ndarray):
-        return np.multiply(u[a:b], scale, out=out)
-    return u.values(a, b, scale, out)
-
-
-def _plus_pass(u, w, p, g, h, lo, hi, imag=False):
-    """w = p + h u over [lo, hi) (imag: w = p + i h u). Returns (<g, step+>, <g, step->, sum|g h u|): step+
-    = w - p as stored, step- = p - (p - step+) as the - pass will store it (imag: h u and 0).
-
-    w None: the sums only, nothing written; g None: w only, sums 0. Each chunk of g is read before that
-    chunk of w is written, so w may be g's own buffer (adopt). Chunk-sized scratch buffers only: a fresh
-    temporary of a chunk's size is an mmap and its page faults.
-    """
-    scratch = np.empty((4, min(CHUNK, max(hi - lo, 0))))
-    dot = dot_minus = terms = 0.0
-    for a in range(lo, hi, CHUNK):
-        b = min(a + CHUNK, hi)
-        us, ga, va, gs = (buf[:b - a] for buf in scratch)
-        _values(u, a, b, h, us)
-        ps = p[a:b]
-        if g is not None:
-            np.copyto(gs, g[a:b])
-            np.abs(gs, out=ga)
-            np.abs(us, out=va)
-            terms += float(np.dot(ga, va))
-        if imag:
-            if g is not None:
-                dot += float(np.dot(gs, us))
-            if w is not None:
-                w[a:b].real = ps
-                w[a:b].imag = us
-            continue
-        np.add(ps, us, out=va)  # w+ = p + h u
-        if g is not None:
-            np.subtract(va, ps, out=us)  # step+ as stored
-            dot += float(np.dot(gs, us))
-            np.subtract(ps, us, out=ga)  # w- = p - step+
-            np.subtract(ps, ga, out=ga)  # step- as stored
-            dot_minus += float(np.dot(gs, ga))
-        if w is not None:
-            w[a:b] = va
-    return dot, dot_minus, terms
-
-
-def _minus_pass(w, p, lo, hi):
-    """w = p - (w - p) over [lo, hi): the + step mirrored."""
-    buf = np.empty(min(CHUNK, max(hi - lo, 0)))
-    for a in range(lo, hi, CHUNK):
-        b = min(a + CHUNK, hi)
-        ws, ps, s = w[a:b], p[a:b], buf[:b - a]
-        np.subtract(ws, ps, out=s)
-        np.subtract(ps, s, out=ws)
-    return ()

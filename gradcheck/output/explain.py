@@ -60,3 +60,9 @@ def explain_text(report) -> str:
     for r in shown:
         lines.extend("  " + s for s in r.diagnosis or [f"{r.name}: not diagnosed (check(explain=...))"])
     return "\n".join(lines)
+
+
+def explained(report) -> tuple[str, list[Figure]]:
+    """(explain_text, figures of every array) of a Report from check(explain=-1.0): `gradcheck explain`'s
+    output, drawn where the Report is (a worker process, for a case with a time limit)."""
+    return explain_text(report), figures(report, margin=-1.0)

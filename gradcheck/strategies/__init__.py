@@ -18,6 +18,10 @@ from gradcheck.strategies.sampled import DEFAULT_SAMPLES
 from gradcheck.strategies.setting import make
 
 STRATEGIES = {"directional": directional, "sampled": sampled, "exhaustive": exhaustive}
+# Upper bounds, refused beyond (as case.schema.json's maxima): a direction object per direction is built up
+# front and each direction costs two forwards over every array; more samples than this is an exhaustive check.
+MAX_SAMPLES = 1_000_000
+MAX_DIRECTIONS = 10_000
 
 
 def check_array(strategy, diff, key, name, analytic, array_dtype, *, eps, rtol, atol, seed, y_shape, samples,
@@ -48,5 +52,5 @@ def with_convergence(diff, name, result) -> ArrayResult:
     return result
 
 
-__all__ = ["STRATEGIES", "DEFAULT_SAMPLES", "DEFAULT_DIRECTIONS", "REUSE_ELEMENTS", "check_array",
-           "check_joint", "with_convergence"]
+__all__ = ["STRATEGIES", "DEFAULT_SAMPLES", "DEFAULT_DIRECTIONS", "MAX_SAMPLES", "MAX_DIRECTIONS",
+           "REUSE_ELEMENTS", "check_array", "check_joint", "with_convergence"]
