@@ -81,8 +81,11 @@ def test_exhaustive_checks_every_coordinate_with_structure_groups():
     W = report.arrays["W"]
     assert W.checked == 28 and not np.isnan(W.numeric).any()
     # FC W[:, j] -> y[:, j]: a group holds one row index per column: D groups, 1 forward each (complex)
-    # plus 1 + structure.PROBES forwards spent validating the declaration
-    assert W.forwards == 7 + 1 + 3
+    # plus structure.PROBES forwards validating the declaration against the base point's output, computed
+    # once for all arrays (counted on x, checked first)
+    assert W.forwards == 7 + 3
+    assert report.arrays["x"].forwards == 7 + 1 + 3 and report.arrays["b"].forwards == 1 + 3
+    assert report.forwards == 1 + 11 + 10 + 4  # was 29 with a base-point forward per array probed
 
 
 def test_exhaustive_without_structure_uses_one_forward_per_coordinate():

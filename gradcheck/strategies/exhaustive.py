@@ -15,7 +15,7 @@ def plan(diff, name, y_shape, rng):
     """(plan, total groups) of every coordinate of arrays[name]."""
     size = int(np.size(diff.arrays()[name]))
     groups = structure.groups(counted(diff.layer, diff), name, diff.arrays(), y_shape, rng,
-                              scratch=diff.scratch(name))
+                              scratch=diff.scratch(name), base=lambda: diff.y0)
     if groups is None:
         return ((np.array([j], dtype=np.int64), None) for j in range(size)), size
     return ((g.coords, g.labels) for g in groups), structure.count(diff.layer, name, diff.arrays(), y_shape)
