@@ -53,9 +53,12 @@ class Differencer:
     G: float64, the output's shape. method: a gradcheck.engine.methods name or Method. eps: the default
     step h (every primitive and coordinates()/directions() take their own).
     S: sum(|G * y|) at the base point, the size of L's terms (the central rounding bound scales with it).
+    y0: the output at the base point when the caller already has it from a forward of these very arrays
+    (the analytic side's): used as y0 when the numerics see the same arrays (a real method, no float32
+    array upcast), which spares a forward of the layer.
     """
 
-    def __init__(self, layer, arrays, G, method, eps, S=0.0):
+    def __init__(self, layer, arrays, G, method, eps, S=0.0, y0=None):
         from gradcheck.engine import methods
 
         self.method = methods.get(method)
@@ -77,6 +80,10 @@ class Differencer:
                 self._args[k] = read_only(v.astype(np.float64))  # float32 numerics run in float64
             else:
                 self._args[k] = read_only(v)
+        same = all(self._args.get(k) is not None and self._args[k].dtype == np.asarray(arrays[k]).dtype
+                   for k in arrays)
+        if y0 is not None and same and np.asarray(y0).dtype == np.float64:
+            self._y0 = read_only(np.asarray(y0))
 
     # -- working copies -------------------------------------------------------------------------------
 

@@ -11,7 +11,6 @@ k wrong elements of n cost ~ 2 k log2(n) extra checks.
 
 from __future__ import annotations
 
-import itertools
 import sys
 import threading
 import time
@@ -49,7 +48,6 @@ class Direction:
 
     EXACT_NORM = 1 << 20
     LANES = 4  # 16-bit levels per 64-bit draw
-    _tokens = itertools.count()
 
     def __init__(self, rng, size):
         self.size = int(size)
@@ -60,9 +58,8 @@ class Direction:
             return
         self._u = None
         self._state = np.random.PCG64(int(rng.integers(2**63))).state
-        self._token = next(self._tokens)
         self._local = threading.local()  # per thread: a bit generator and where its stream stands
-        rms = np.sqrt((2.0**32 - 1) / 12)  # RMS of k + 1/2 over the 2^16 levels (half the odd integers')
+        rms = np.sqrt((2.0**32 - 1) / 12)  # RMS of k + 1/2 over the 2^16 equally likely k
         self._c = 1.0 / (rms * np.sqrt(self.size))
 
     def values(self, a, b, scale, out):
