@@ -36,6 +36,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import defaults  # noqa: E402
 from benchmarks.conftest import conv_problem, fc_problem, vgg_fc_problem  # noqa: E402
 
 LOOP_SUBSET = 600  # coordinates per array timed for the NumPy loop
@@ -69,12 +70,12 @@ def problem(name):
     return FullyConnected(), vgg_fc_problem(), None
 
 
-def ours_check(name, method="complex", strategy="exhaustive", rounds=3):
+def ours_check(name, method="complex", strategy="exhaustive", rounds=3, directions=1):
     from gradcheck import check
     layer, arrays, _ = problem(name)
     options = dict(strategy=strategy, method=method)  # method None: the checker's default
     if strategy == "directional":
-        options["directions"] = 1
+        options["directions"] = directions  # None: the default
     seconds, report = best_of(lambda: check(layer, arrays, **options), rounds=rounds)
     checked = sum(r.checked for r in report.arrays.values())
     assert report.passed, str(report)
@@ -184,6 +185,7 @@ MEASUREMENTS = {
     "ours-fwdbwd-vgg": lambda: ours_fwd_bwd("vgg", rounds=3),
     "torch-fast-vgg": lambda: torch_gradcheck("vgg", ("x", "W", "b"), fast=True),
 }
+MEASUREMENTS.update(defaults.measurements(ours_check))
 
 
 def one(name):
@@ -241,7 +243,8 @@ def main(argv=None):
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--out", default=str(ROOT / ".benchmarks" / "peers.md"))
     parser.add_argument("--vgg", action="store_true",
-                        help="also target 3 (FC 7x7x512 -> 4096: 2.5 GB per process, ~1 min)")
+                        help="also target 3 (FC 7x7x512 -> 4096: 2.5 GB per process) and the defaults at the "
+                             "limit (benchmarks/defaults.py: 102.8M cases, the catalogue; ~3 min)")
     parser.add_argument("--no-torch", action="store_true", help="skip torch (not installed)")
     parser.add_argument("--torch-conv-exhaustive", action="store_true",
                         help="time torch's exhaustive gradcheck of the conv at batch 1 (minutes, ~10 GB)")
@@ -252,13 +255,15 @@ def main(argv=None):
     header = machine()
     print(header, file=sys.stderr)
     m = {}
-    names = [n for n in MEASUREMENTS if "vgg" not in n and n != "torch-exh-conv-b1"]
+    names = [n for n in MEASUREMENTS if "vgg" not in n and n != "torch-exh-conv-b1"
+             and n not in defaults.measurements(ours_check)]
     if args.torch_conv_exhaustive:
         names.append("torch-exh-conv-b1")
     if args.no_torch:
         names = [n for n in names if not n.startswith("torch")]
     if args.vgg:
         names += ["ours-fwdbwd-vgg", "ours-vgg-directional"] + ([] if args.no_torch else ["torch-fast-vgg"])
+        names += list(defaults.measurements(ours_check))
     for name in names:
         m[name] = measure(name)
 
@@ -325,6 +330,7 @@ def main(argv=None):
             f = m["torch-fast-vgg"]
             rows.append(("torch.autograd.gradcheck, fast_mode=True", f"{f['seconds']:.3g} s",
                          f"{f['seconds'] / fb['seconds']:.2f}x our fwd+bwd", gib(f["peak"]), "measured"))
+        rows += defaults.rows(m, gib, array_bytes)
 
     table = ["| what | time | ratio | peak memory (RSS above the bare interpreter) | how |",
              "|---|---|---|---|---|"]

@@ -7,6 +7,7 @@ here (also under --benchmark-disable, where each runs once).
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from benchmarks.conftest import HUGE, catalogue, conv_problem, fc_problem, vgg_fc_problem
@@ -97,3 +98,26 @@ def test_target3_reference_forward_backward(big):
         return layer.backward(y, cache)
 
     big.pedantic(forward_backward, rounds=3, iterations=1, warmup_rounds=1)
+
+
+def test_target3_directional_vgg_fc_default_options(big):
+    """Issue 13: the same with the default options (3 joint directions), as a user who writes
+    `strategy: directional` gets it; against the yardstick above (make bench-peers takes the ratio)."""
+    big.group = "target 3: directional FC 7x7x512->4096 batch 16"
+    report = run(big, FullyConnected(), vgg_fc_problem(), rounds=2, warmup=1, strategy="directional")
+    assert report.method == "central" and report.forwards == 1 + 2 * 3
+
+
+@pytest.mark.parametrize("how", ["make_array", "numpy-one-thread"])
+def test_drawing_a_102m_case_array(big, how):
+    """Issue 13: a case's 102.8M-element array (blocks on a thread pool) against numpy's one-thread
+    standard_normal of the same shape."""
+    from gradcheck.catalogue.arrays import make_array
+
+    big.group = "drawing a 25088 x 4096 case array"
+    spec = {"shape": [25088, 4096], "scale": 0.0063}
+    if how == "make_array":
+        big.pedantic(make_array, args=("W", spec, 0), rounds=3, iterations=1, warmup_rounds=1)
+    else:
+        big.pedantic(lambda: np.random.default_rng(0).standard_normal((25088, 4096)), rounds=3, iterations=1,
+                     warmup_rounds=1)

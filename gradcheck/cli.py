@@ -4,7 +4,8 @@ Exit status: 0 when every case passes, 1 on any failure, 2 on a malformed case (
 
 Thin front end: loading and running live in gradcheck.catalogue, the table's cells and the pages in
 gradcheck.output.
-Without a terminal (CI logs) progress is one plain line per case and the table is drawn wide, uncoloured.
+Without a terminal (CI logs) progress is one plain line per case and the table is uncoloured ASCII, 100
+columns wide (200 with --wide).
 """
 
 from __future__ import annotations
@@ -17,18 +18,15 @@ from contextlib import nullcontext
 from pathlib import Path
 
 import click
-from rich import box
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from gradcheck.catalogue.case import case_files
 from gradcheck.catalogue.runner import exit_code, run_paths
-from gradcheck.output.table import COLUMNS, cells
+from gradcheck.output.table import NARROW_WIDTH, STYLE, build
 from gradcheck.results import NEAR_MISS
 
-NARROW = 120  # terminal columns below which the table leaves out the arrays column
-STYLE = {"pass": "green", "fail": "bold red", "error": "bold red", "malformed": "bold yellow"}
+WIDE_LOG = 200  # columns of a --wide table in a log (no terminal)
 
 
 @click.group()
@@ -69,8 +67,10 @@ def _json_target(ctx, param, value):
 @click.option("--report", "report_dir", type=click.Path(file_okay=False), default=None,
               help="Also write DIR/index.html: verdicts, then heat maps and error-vs-eps plots of the "
                    "failing and nearly failing cases (one self-contained page).")
+@click.option("--wide", is_flag=True, help="A wider table: the arrays of each case, headers spelt out "
+                                           "(200 columns in a log).")
 def run(paths: tuple[str, ...], json_file: str | None, seed: int | None, timeout: float | None,
-        report_dir: str | None) -> None:
+        report_dir: str | None, wide: bool) -> None:
     """Run the cases in PATHS (YAML files or folders; default: ./cases).
 
     Ctrl-C stops the run: the table shows the cases done so far, and the exit status is 130.
@@ -78,7 +78,8 @@ def run(paths: tuple[str, ...], json_file: str | None, seed: int | None, timeout
     paths = paths or ("cases",)
     out = Console(highlight=False, soft_wrap=False)
     if not out.is_terminal:
-        out = Console(highlight=False, width=200, color_system=None)  # a CI log has no line width
+        # a CI log has no line width: 100 columns (the default table fits), or 200 for --wide
+        out = Console(highlight=False, width=WIDE_LOG if wide else NARROW_WIDTH, color_system=None)
     files = case_files(paths)
     if not files:
         out.print(f"gradcheck: no case files (*.yaml, *.yml) under {', '.join(paths)}")
@@ -101,7 +102,8 @@ def run(paths: tuple[str, ...], json_file: str | None, seed: int | None, timeout
                 line = f"[{len(outcomes)}] {outcome.status.upper():9} {outcome.name}  {outcome.seconds:.2f} s"
                 if outcome.status == "malformed":
                     line += f"\n    {outcome.verdict}"
-                out.print(escape(line), style=STYLE[outcome.status] if out.is_terminal else None)
+                out.print(escape(line), style=STYLE[outcome.status] if out.is_terminal else None,
+                          soft_wrap=True)
         except KeyboardInterrupt:
             interrupted = True
     sections = [o.kept for o in outcomes if o.kept is not None]
@@ -109,25 +111,10 @@ def run(paths: tuple[str, ...], json_file: str | None, seed: int | None, timeout
         out.print("gradcheck: interrupted before any case finished; exit 130")
         sys.exit(130)
 
-    # A terminal gets a light table; a log gets plain ASCII, safe in any CI encoding.
-    table = Table(box=box.SIMPLE_HEAD if out.is_terminal else box.ASCII)
-    longest = max(len(o.name) for o in outcomes)
-    style = {  # names fold rather than end in an ellipsis; short words never break
-        "case": {"min_width": min(longest, 16 if out.is_terminal else 64)},
-        "arrays": {"max_width": 34},
-        "verdict": {"min_width": len("MALFORMED")},
-    }
-    # A narrow terminal drops the array list (the JSON report and the verdicts still name the arrays).
-    shown = [c for c in COLUMNS if not (c == "arrays" and out.is_terminal and out.width < NARROW)]
-    for column in shown:
-        table.add_column(column, overflow="fold", **style.get(column, {}))
-    for outcome in outcomes:
-        row = [escape(c) for c, column in zip(cells(outcome), COLUMNS, strict=True) if column in shown]
-        table.add_row(*row, style=STYLE[outcome.status] if outcome.status != "pass" else None)
-    out.print(table)
+    out.print(build(outcomes, out.width, out.is_terminal, wide))
     for outcome in outcomes:
         if outcome.status in ("fail", "error"):
-            out.print(escape(outcome.verdict))
+            out.print(escape(outcome.verdict), soft_wrap=True)  # one-line errors stay one line
     code = 130 if interrupted else exit_code(outcomes)
     counts = {s: sum(o.status == s for o in outcomes) for s in ("pass", "fail", "error", "malformed")}
     stopped = "interrupted (Ctrl-C) after these cases; " if interrupted else ""

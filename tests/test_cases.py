@@ -237,6 +237,27 @@ def test_arrays_depend_on_the_seed_and_name_only():
                                   3.0 * rng.standard_normal((2, 2)))
 
 
+@pytest.mark.parametrize("spec", [{"shape": [50, 61], "scale": 0.5}, {"shape": [3050], "init": "uniform"},
+                                  {"shape": [3050], "dtype": "float32"}])
+def test_large_arrays_are_drawn_in_blocks_whatever_the_number_of_threads(monkeypatch, spec):
+    from gradcheck.catalogue import arrays
+
+    monkeypatch.setattr(arrays, "BLOCK", 1000)  # 4 blocks, the last one short
+    drawn = {}
+    for threads in (1, 2, 3):
+        monkeypatch.setattr(arrays, "cpu_count", lambda n=threads: n)
+        drawn[threads] = make_array("W", spec, seed=7)
+    np.testing.assert_array_equal(drawn[1], drawn[2])
+    np.testing.assert_array_equal(drawn[1], drawn[3])
+    flat = drawn[1].reshape(-1)
+    monkeypatch.setattr(arrays, "BLOCK", 1 << 20)  # one block: the first 1000 values are the same
+    np.testing.assert_array_equal(make_array("W", {**spec, "shape": [1000]}, seed=7), flat[:1000])
+    blocks = flat[:3000].reshape(3, 1000)
+    assert not np.array_equal(blocks[0], blocks[1]) and not np.array_equal(blocks[1], blocks[2])
+    assert not np.array_equal(make_array("W", spec, seed=8), drawn[1])
+    assert not np.array_equal(make_array("V", spec, seed=7), drawn[1])
+
+
 def test_array_inits_scales_and_dtypes():
     t = make_array("t", {"shape": [1000], "init": "labels", "classes": 7}, 0)
     assert t.dtype == np.int64 and t.min() == 0 and t.max() == 6

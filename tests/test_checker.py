@@ -81,8 +81,11 @@ def test_exhaustive_checks_every_coordinate_with_structure_groups():
     W = report.arrays["W"]
     assert W.checked == 28 and not np.isnan(W.numeric).any()
     # FC W[:, j] -> y[:, j]: a group holds one row index per column: D groups, 1 forward each (complex)
-    # plus 1 + structure.PROBES forwards spent validating the declaration
-    assert W.forwards == 7 + 1 + 3
+    # plus structure.PROBES forwards validating the declaration against the base point's output, computed
+    # once for all arrays (counted on x, checked first)
+    assert W.forwards == 7 + 3
+    assert report.arrays["x"].forwards == 7 + 1 + 3 and report.arrays["b"].forwards == 1 + 3
+    assert report.forwards == 1 + 11 + 10 + 4  # was 29 with a base-point forward per array probed
 
 
 def test_exhaustive_without_structure_uses_one_forward_per_coordinate():
@@ -91,9 +94,12 @@ def test_exhaustive_without_structure_uses_one_forward_per_coordinate():
     complex_report = gradcheck.check(NoStructure(), arrays, method="complex")
     assert complex_report.passed and complex_report.arrays["x"].forwards == 6
     central_report = gradcheck.check(NoStructure(), arrays, method="central")
-    assert central_report.arrays["x"].forwards == 2 * 6 + 1  # + the base point for one-sided differences
+    # the base point of the one-sided differences is the analytic side's forward (float64 arrays): no forward
+    assert central_report.arrays["x"].forwards == 2 * 6
     assert central_report.arrays["W"].forwards == 2 * 6
-    assert central_report.forwards == 1 + 1 + 24  # analytic forward, base point, coordinates
+    assert central_report.forwards == 1 + 24  # analytic forward, coordinates
+    arrays32 = {k: v.astype(np.float32) for k, v in arrays.items()}  # upcast for the numerics: its own y0
+    assert gradcheck.check(NoStructure(), arrays32, method="central").forwards == 1 + 1 + 24
 
 
 def test_sampled_checks_n_seeded_coordinates_and_leaves_the_rest_nan():

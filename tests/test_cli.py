@@ -1,5 +1,6 @@
 """``gradcheck run``: progress, table, exit codes 0 / 1 / 2, --json, --seed, output without a TTY."""
 
+import io
 import json
 import subprocess
 import sys
@@ -31,11 +32,11 @@ def test_all_passing_exits_0_with_progress_table_and_json(folder, tmp_path):
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0].startswith("[1] PASS") and "fc-good" in lines[0]
-    header = next(line for line in lines if "max error / tolerance" in line)
-    for column in ["case", "strategy", "arrays", "worst index", "verdict", "seconds"]:
+    header = next(line for line in lines if "err/tol" in line)
+    for column in ["case", "verdict", "worst at", "strategy", " s "]:
         assert column in header
     row = next(line for line in lines if "fc-good" in line and "exhaustive" in line)
-    assert "x, W, b" in row and "PASS" in row
+    assert "PASS" in row and "x, W, b" not in row  # the arrays are in --wide, the JSON and the verdicts
     assert lines[-1] == "1 pass; exit 0"
     assert "\x1b[" not in result.output  # no terminal: no colour codes in a CI log
     report = json.loads(out.read_text())
@@ -119,7 +120,8 @@ def test_python_dash_m_gradcheck_without_a_tty(folder):
     proc = subprocess.run([sys.executable, "-m", "gradcheck", "run", str(folder)], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "fc-good" in proc.stdout and "max error / tolerance" in proc.stdout and "\x1b[" not in proc.stdout
+    assert "fc-good" in proc.stdout and "err/tol" in proc.stdout and "\x1b[" not in proc.stdout
+    assert max(map(len, proc.stdout.splitlines())) <= 100
 
 
 def test_hidden_folders_are_skipped(folder):
@@ -127,3 +129,61 @@ def test_hidden_folders_are_skipped(folder):
     (folder / ".ipynb_checkpoints" / "good-checkpoint.yaml").write_text(CASE.format(name="fc-good"))
     result = run(folder)
     assert result.exit_code == 0 and result.output.count("PASS      fc-good") == 1
+
+
+LONG = "chain-bouvrie-conv-sigmoid-subsampling-sigmoid-fc-squared-error-with-a-longer-name"
+
+
+@pytest.fixture
+def failing(folder):
+    (folder / "long.yaml").write_text(CASE.format(name=LONG))
+    (folder / "userlayers.py").write_text(USER_LAYERS)
+    (folder / "user.yaml").write_text(USER_CASE)
+    return folder
+
+
+def test_the_default_table_fits_100_columns_and_shows_what_failed_where_and_by_how_much(failing):
+    from rich.console import Console
+
+    from gradcheck.catalogue.runner import run_paths
+    from gradcheck.output.table import build
+
+    outcomes = list(run_paths([failing]))
+    bad = next(o for o in outcomes if o.status == "fail")
+    worst = bad.data["worst"]
+    for width in (100, 80):
+        console = Console(file=io.StringIO(), width=width, color_system=None)
+        console.print(build(outcomes, console.width, terminal=False))
+        lines = console.file.getvalue().splitlines()
+        assert max(map(len, lines)) <= width
+        row = next(line for line in lines if line.startswith("| user-scale-"))
+        assert "FAIL" in row and f"a[{worst['index'][0]}]" in row and f"{bad.data['margin']:.3g}" in row
+        # a long name wraps inside its cell after its hyphens: whole, one piece per line
+        cells = [line.split("|")[1].strip() for line in lines if line.startswith("| ")]
+        first = next(i for i, c in enumerate(cells) if LONG.startswith(c) and c.endswith("-"))
+        pieces = []
+        while "".join(pieces) != LONG:
+            pieces.append(cells[first + len(pieces)])
+        assert all(p.endswith("-") for p in pieces[:-1]) and len(pieces) > 1
+
+
+def test_the_table_fits_100_columns_in_a_log_and_wide_adds_the_arrays(failing):
+    result = run(failing)
+    assert result.exit_code == 1
+    table = [line for line in result.output.splitlines() if line.startswith(("|", "+"))]
+    assert table and max(map(len, table)) <= 100
+    assert any("FAIL" in line and "user-scale-planted" in line and "a[" in line for line in table)
+    wide = run(failing, "--wide")
+    header = next(line for line in wide.output.splitlines() if "max error / tolerance" in line)
+    for column in ["case", "strategy", "arrays", "worst index", "verdict", "seconds"]:
+        assert column in header
+    assert any(LONG in line for line in wide.output.splitlines())  # whole names, one line each
+    assert any("x, W, b" in line for line in wide.output.splitlines())
+
+
+def test_names_wrap_after_their_hyphens():
+    from gradcheck.output.table import wrap_name
+
+    assert wrap_name("fc-as-conv-7x7x512-4096-batch16", 12) == "fc-as-conv-\n7x7x512-\n4096-batch16"
+    assert wrap_name("short", 12) == "short"
+    assert wrap_name("averyveryverylongword-x", 5) == "averyveryverylongword-\nx"  # the table folds it

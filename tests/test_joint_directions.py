@@ -197,3 +197,54 @@ def test_a_wrong_bias_beside_a_6m_weight_matrix_is_caught_and_located():
     report = gradcheck.check(AveragedBias(), arrays, strategy="directional", directions=1)
     assert [k for k, r in report.arrays.items() if not r.passed] == ["b"]
     assert len([e for e in report.arrays["b"].located if e.failed]) == 10  # MAX_LOCATED: all of b is wrong
+
+
+# -- detection power of the generated directions (above Direction.EXACT_NORM elements) -------------------
+
+def _previous_direction(seed, size):
+    """The generated direction before 16-bit levels (reference): u = c (2 r - 1 + 2^-24), r a float32
+    uniform on the 2^24-level grid, c giving E|u|^2 = 1."""
+    r = np.random.Generator(np.random.PCG64(seed)).random(size, dtype=np.float32).astype(np.float64)
+    return (2 * r - 1 + 2.0**-24) / (np.sqrt(1 / 3 - 2.0**-48 / 3) * np.sqrt(size))
+
+
+def test_generated_directions_weigh_every_element_as_the_previous_ones_did():
+    # A single wrong element j is seen through |u_j| alone: its distribution decides the detection power
+    size = check_module.Direction.EXACT_NORM + 100_003
+    rng = np.random.default_rng(11)
+    us = [check_module.random_direction(rng, size)[0:size] for _ in range(3)]
+    before = _previous_direction(5, size)
+    for u in us:
+        assert np.all(u != 0) and np.linalg.norm(u) == pytest.approx(1.0, abs=3e-3)
+        assert abs(np.mean(np.sign(u))) < 4 / np.sqrt(size)  # symmetric
+        for t in (1 / 256, 1 / 64, 1 / 8, 1 / 2, 1.0, 1.5):  # P(|u_j| sqrt(n) < t), as before
+            assert np.mean(np.abs(u) * np.sqrt(size) < t) == pytest.approx(
+                np.mean(np.abs(before) * np.sqrt(size) < t), abs=3e-3)
+    for a, b in [(0, 1), (1, 2), (0, 2)]:  # the directions of one array are independent of each other
+        assert abs(np.dot(us[a], us[b])) < 5 / np.sqrt(size)
+    # two opposite errors cancel only on a tie: 1 level in 2^16 (the weights take 2^16 distinct values)
+    assert np.unique(us[0]).size == 2**16
+
+
+def test_a_small_wrong_weight_and_a_wrong_bias_are_caught_through_generated_directions(monkeypatch):
+    # The generated path on 60,000 weights (EXACT_NORM lowered). by=0.002 against |dW| ~ 0.6 is over the
+    # tolerance along a direction unless |u_j| is in the lowest ~10% of its range: one direction catches it
+    # on all 10 of these seeds (so did the previous 24-bit uniform levels; over seeds 0-19, 18 of 20 against
+    # the previous 17), and the 3 default directions catch and locate it on all 10.
+    monkeypatch.setattr(check_module.Direction, "EXACT_NORM", 1 << 10)
+    one = 0
+    for seed in range(10):
+        rng = np.random.default_rng(seed)
+        arrays = {"x": rng.standard_normal((2, 300)), "W": rng.standard_normal((300, 200)) / 17,
+                  "b": rng.standard_normal(200)}
+        index = (int(rng.integers(300)), int(rng.integers(200)))
+        options = dict(strategy="directional", seed=seed, method="central")
+        report = gradcheck.check(OneWrongWeight(index=index, by=0.002), arrays, **options)
+        assert [k for k, r in report.arrays.items() if not r.passed] == ["W"]
+        assert [e.index for e in report.arrays["W"].located if e.failed] == [index]
+        alone = gradcheck.check(OneWrongWeight(index=index, by=0.002), arrays, directions=1, **options)
+        one += not alone.passed
+        if seed < 3:
+            bias = gradcheck.check(AveragedBias(), arrays, **options)
+            assert [k for k, r in bias.arrays.items() if not r.passed] == ["b"]
+    assert one == 10

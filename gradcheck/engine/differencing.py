@@ -26,7 +26,7 @@ import re
 
 import numpy as np
 
-from gradcheck.engine.passes import minus_pass, plus_pass
+from gradcheck.engine.passes import minus_pass, plus_pass, sums_pass
 from gradcheck.engine.threads import in_parts
 from gradcheck.errors import LayerContractError
 
@@ -91,9 +91,12 @@ class Differencer:
     (re, im) of a complex128 array, whose flat coordinate 2 j + c is part c of element j, and forward gets
     the complex view of the same memory. Its numeric derivatives are dL/dRe(z_j) and dL/dIm(z_j), each
     part moved on its own (a real step), which complex step cannot do.
+    y0: the output at the base point when the caller already has it from a forward of these very arrays
+    (the analytic side's): used as y0 when the numerics see the same arrays (a real method, no float32
+    array upcast), which spares a forward of the layer.
     """
 
-    def __init__(self, layer, arrays, G, method, eps, S=0.0):
+    def __init__(self, layer, arrays, G, method, eps, S=0.0, y0=None):
         from gradcheck.engine import methods
 
         self.method = methods.get(method)
@@ -126,6 +129,10 @@ class Differencer:
                 self._args[k] = read_only(v.astype(np.float64))  # float32 numerics run in float64
             else:
                 self._args[k] = read_only(v)
+        same = all(self._args.get(k) is not None and self._args[k].dtype == np.asarray(arrays[k]).dtype
+                   for k in arrays)
+        if y0 is not None and same and np.asarray(y0).dtype == np.float64:
+            self._y0 = read_only(np.asarray(y0))
 
     # -- working copies -------------------------------------------------------------------------------
 
@@ -328,14 +335,21 @@ class Differencer:
             dot, terms = dot + a, terms + t
         return self._forward(), dot, terms / h
 
-    def sums(self, name, u, g, h, lo=0, hi=None):
-        """The g side of a later pass along u at step h, from the pristine values and g alone (nothing
-        written): (<g, step+>, <g, step->, sum|g h u|), to pass to pair() as its g once g's buffer has
-        been handed over as the working copy (adopt)."""
-        hi = u.size if hi is None else hi
+    def sums(self, name, us, g, h, lo=0, hi=None):
+        """The g side of later passes along each direction of `us` at step h, from the pristine values and
+        g alone (nothing written), in one pass over g: a list of (<g, step+>, <g, step->, sum|g h u|), one
+        per direction, to pass to pair() as its g once g's buffer has been handed over as the working copy
+        (adopt)."""
+        us = list(us)
+        if not us:
+            return []
+        hi = us[0].size if hi is None else hi
         p = np.ascontiguousarray(self._pristine[name], dtype=np.float64).reshape(-1)
-        return in_parts(lo, hi, lambda a, b: plus_pass(u, None, p, g, h, a, b,
-                                                         imag=self.method.complex_work))
+        if self.method.complex_work:
+            return [in_parts(lo, hi, lambda a, b, u=u: plus_pass(u, None, p, g, h, a, b, imag=True))
+                    for u in us]
+        flat = in_parts(lo, hi, lambda a, b: sums_pass(us, p, g, h, a, b))
+        return [tuple(flat[3 * i:3 * i + 3]) for i in range(len(us))]
 
     # -- what the strategies call ----------------------------------------------------------------------
 

@@ -24,35 +24,60 @@ def plus_pass(u, w, p, g, h, lo, hi, imag=False):
     chunk of w is written, so w may be g's own buffer (adopt). Chunk-sized scratch buffers only: a fresh
     temporary of a chunk's size is an mmap and its page faults.
     """
+    if g is not None and w is None and not imag:
+        return sums_pass([u], p, g, h, lo, hi)
     scratch = np.empty((4, min(CHUNK, max(hi - lo, 0))))
+    direct = w is not None and (g is None or not np.may_share_memory(w, g))  # write w in place
     dot = dot_minus = terms = 0.0
     for a in range(lo, hi, CHUNK):
         b = min(a + CHUNK, hi)
-        us, ga, va, gs = (buf[:b - a] for buf in scratch)
+        us, ga, va, t = (buf[:b - a] for buf in scratch)
         _values(u, a, b, h, us)
         ps = p[a:b]
-        if g is not None:
-            np.copyto(gs, g[a:b])
-            np.abs(gs, out=ga)
-            np.abs(us, out=va)
-            terms += float(np.dot(ga, va))
         if imag:
             if g is not None:
+                gs = g[a:b]
                 dot += float(np.dot(gs, us))
+                terms += float(np.dot(np.abs(gs, out=ga), np.abs(us, out=va)))
             if w is not None:
                 w[a:b].real = ps
                 w[a:b].imag = us
             continue
-        np.add(ps, us, out=va)  # w+ = p + h u
+        wp = w[a:b] if direct else va
+        np.add(ps, us, out=wp)  # w+ = p + h u
         if g is not None:
-            np.subtract(va, ps, out=us)  # step+ as stored
+            gs = g[a:b]  # read here, before w[a:b] is written (adopt: w is g)
+            terms += float(np.dot(np.abs(gs, out=ga), np.abs(us, out=t)))
+            np.subtract(wp, ps, out=us)  # step+ as stored
             dot += float(np.dot(gs, us))
-            np.subtract(ps, us, out=ga)  # w- = p - step+
-            np.subtract(ps, ga, out=ga)  # step- as stored
-            dot_minus += float(np.dot(gs, ga))
-        if w is not None:
-            w[a:b] = va
+            np.subtract(ps, us, out=t)  # w- = p - step+
+            np.subtract(ps, t, out=t)  # step- as stored
+            dot_minus += float(np.dot(gs, t))
+        if not direct and w is not None:
+            w[a:b] = wp
     return dot, dot_minus, terms
+
+
+def sums_pass(us, p, g, h, lo, hi):
+    """The sums of plus_pass (nothing written) for several directions `us` in one pass over g and p:
+    (<g, step+>, <g, step->, sum|g h u|) of each direction in turn, flattened; |g| once per chunk."""
+    scratch = np.empty((4, min(CHUNK, max(hi - lo, 0))))
+    sums = np.zeros((len(us), 3))
+    for a in range(lo, hi, CHUNK):
+        b = min(a + CHUNK, hi)
+        s, ga, t, wp = (buf[:b - a] for buf in scratch)
+        ps, gs = p[a:b], g[a:b]
+        np.abs(gs, out=ga)
+        for i, u in enumerate(us):
+            _values(u, a, b, h, s)
+            np.add(ps, s, out=wp)  # w+ = p + h u
+            sums[i, 2] += float(np.dot(ga, np.abs(s, out=t)))
+            np.subtract(wp, ps, out=s)  # step+ as stored
+            sums[i, 0] += float(np.dot(gs, s))
+            np.subtract(ps, s, out=t)  # w- = p - step+
+            np.subtract(ps, t, out=t)  # step- as stored
+            sums[i, 1] += float(np.dot(gs, t))
+    return tuple(sums.reshape(-1))
 
 
 def minus_pass(w, p, lo, hi):

@@ -171,7 +171,10 @@ class Problem:
                    warnings=warnings, cause=nonfinite_output(y))
 
     def differencer(self, method, eps, layer=None, arrays=None) -> Differencer:
-        """A Differencer of L (or of a tail's L for a residual: its layer and arrays, the same G and S)."""
+        """A Differencer of L (or of a tail's L for a residual: its layer and arrays, the same G and S); L's
+        own knows the output at the base point (y, one forward fewer)."""
+        if layer is None and arrays is None:
+            return Differencer(self.layer, self.arrays, self.G64, method, eps, self.S, y0=self.y)
         return Differencer(self.layer if layer is None else layer, self.arrays if arrays is None else arrays,
                            self.G64, method, eps, self.S)
 

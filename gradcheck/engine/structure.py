@@ -167,15 +167,16 @@ def _position_in_group(axes, index) -> int:
     return pos
 
 
-def _probe(layer, name, arrays, y_shape, axes, rng, probes, scratch=None) -> None:
+def _probe(layer, name, arrays, y_shape, axes, rng, probes, scratch=None, base=None) -> None:
     """Perturb single random coordinates; the output must not move outside the declared footprint.
 
     scratch: a writable array equal to arrays[name] (may be its memory) to perturb in place, each element
     put back at once; else one copy is made for all probes (at 100M weights a copy is 0.8 GB and its page
-    faults: the checker lends its working copy)."""
+    faults: the checker lends its working copy). base: None, or a callable giving the output at `arrays`
+    already computed (the Differencer's y0: one forward for every array probed, not one each)."""
     x = arrays[name]
     shape = x.shape
-    y0 = np.asarray(layer.forward(**arrays)[0])
+    y0 = np.asarray(layer.forward(**arrays)[0] if base is None else base())
     xp = np.array(x, copy=True) if scratch is None else scratch
     for p in range(probes):
         flat = int(rng.integers(x.size))
@@ -209,7 +210,7 @@ def _probe(layer, name, arrays, y_shape, axes, rng, probes, scratch=None) -> Non
                 f"{diff[o]:.3g}, outside the declared footprint ({int(leak.sum())} elements leaked)")
 
 
-def _declared(layer, name, arrays, y_shape, rng, probes, scratch=None):
+def _declared(layer, name, arrays, y_shape, rng, probes, scratch=None, base=None):
     """(axes, shape, y_shape) of the layer's declaration for ``arrays[name]``, checked by ``probes`` random
     single-coordinate perturbations (in `scratch`, see _probe); None when the layer declares nothing."""
     declare = getattr(layer, "structure", None)
@@ -219,18 +220,20 @@ def _declared(layer, name, arrays, y_shape, rng, probes, scratch=None):
     shape, y_shape = tuple(np.shape(arrays[name])), tuple(int(n) for n in y_shape)
     axes = _parse(layer, name, shape, y_shape, entries)
     if probes and np.size(arrays[name]):
-        _probe(layer, name, arrays, y_shape, axes, rng, probes, scratch)
+        _probe(layer, name, arrays, y_shape, axes, rng, probes, scratch, base)
     return axes, shape, y_shape
 
 
-def groups(layer, name, arrays, y_shape, rng, *, probes=PROBES, scratch=None) -> Iterator[Group] | None:
+def groups(layer, name, arrays, y_shape, rng, *, probes=PROBES, scratch=None,
+           base=None) -> Iterator[Group] | None:
     """Column groups for ``arrays[name]``, or None when the layer declares no structure for it.
 
     Validates the declaration and checks it with ``probes`` random single-coordinate perturbations
-    (1 + probes forwards) before returning; the groups themselves are produced lazily, one per colour.
+    (1 + probes forwards, or probes with `base`, see _probe) before returning; the groups themselves are
+    produced lazily, one per colour.
     Raises StructureMismatch naming the layer, input and probe when the forward contradicts it.
     """
-    declared = _declared(layer, name, arrays, y_shape, rng, probes, scratch)
+    declared = _declared(layer, name, arrays, y_shape, rng, probes, scratch, base)
     if declared is None:
         return None
     axes, shape, y_shape = declared
@@ -290,14 +293,15 @@ def count(layer, name, arrays, y_shape) -> int | None:
     return None if declared is None else int(np.prod([axis.colours for axis in declared[0]]))
 
 
-def pack(layer, name, arrays, y_shape, coords, rng, *, probes=PROBES, scratch=None) -> list[Group] | None:
+def pack(layer, name, arrays, y_shape, coords, rng, *, probes=PROBES, scratch=None,
+         base=None) -> list[Group] | None:
     """Groups for an arbitrary set of flat coordinates (the sampled strategy), or None without structure.
 
     Each coordinate's footprint is the set of outputs its own colour group gives it; coordinates are packed
     first-fit into groups whose footprints stay disjoint, so k sampled weights of different output units
     cost one forward (two for central) instead of k. The declaration is probed as for ``groups``.
     """
-    declared = _declared(layer, name, arrays, y_shape, rng, probes, scratch)
+    declared = _declared(layer, name, arrays, y_shape, rng, probes, scratch, base)
     if declared is None:
         return None
     axes, shape, y_shape = declared

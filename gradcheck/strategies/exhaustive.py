@@ -15,7 +15,8 @@ def plan(diff, name, y_shape, rng):
     """(plan, total groups) of every coordinate of arrays[name]."""
     size = diff.size(name)
     groups = None if diff.parts(name) else structure.groups(counted(diff.layer, diff), name, diff.arrays(),
-                                                             y_shape, rng, scratch=diff.scratch(name))
+                                                             y_shape, rng, scratch=diff.scratch(name),
+                                                             base=lambda: diff.y0)
     if groups is None:  # no declaration, or a complex array (its parts: the declaration is per element)
         return ((np.array([j], dtype=np.int64), None) for j in range(size)), size
     return ((g.coords, g.labels) for g in groups), structure.count(diff.layer, name, diff.arrays(), y_shape)

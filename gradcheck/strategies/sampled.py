@@ -20,7 +20,7 @@ def evaluate(diff, name, samples, rng, eps=None):
     packed = None
     if coords.size > 1 and not diff.parts(name):
         packed = structure.pack(counted(diff.layer, diff), name, diff.arrays(), diff.G.shape, coords, rng,
-                                scratch=diff.scratch(name))
+                                scratch=diff.scratch(name), base=lambda: diff.y0)
     if packed is None:
         return run(diff, name, ((np.array([j], dtype=np.int64), None) for j in coords), coords.size, eps)
     result = run(diff, name, ((g.coords, g.labels) for g in packed), len(packed), eps)
