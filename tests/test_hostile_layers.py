@@ -376,3 +376,41 @@ def test_explain_shows_a_hostile_layers_one_line_error(folder, layer, options, m
     result = CliRunner().invoke(main, ["explain", str(path), "-o", str(folder / "out"), *options])
     assert result.exit_code == 1
     assert result.output.splitlines() == [f"{path}:1: hostile: {message}"]
+
+
+def test_run_paths_with_a_limit_works_from_a_script_on_stdin(folder):
+    """The worker does not run the caller's __main__ again (multiprocessing's spawn would: from stdin it
+    fails, and a script without a __main__ guard would run twice)."""
+    write_case(folder, "hangs", "Sleep")
+    script = ("from gradcheck.catalogue.runner import run_paths\n"
+              f"print([o.status for o in run_paths([{str(folder)!r}], timeout=2)])\n")
+    proc = subprocess.run([sys.executable, "-"], input=script, cwd=folder, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.stdout.splitlines() == ["['error', 'pass']"], proc.stderr
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads a process's children from /proc")
+def test_the_worker_dies_with_its_parent(folder):
+    write_case(folder, "hangs", "Sleep")
+    parent = subprocess.Popen([sys.executable, "-m", "gradcheck", "run", str(folder), "--timeout", "600"],
+                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    children, deadline = [], time.monotonic() + 60
+    while not children and time.monotonic() < deadline:
+        time.sleep(0.2)
+        tasks = Path(f"/proc/{parent.pid}/task").iterdir()
+        children = [int(c) for t in tasks for c in (t / "children").read_text().split()]
+    assert children, "no worker started"
+    time.sleep(1.0)
+    parent.kill()
+    parent.wait()
+
+    def running(pid):
+        try:
+            return "zombie" not in Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            return False
+
+    deadline = time.monotonic() + 10
+    while any(map(running, children)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(map(running, children))
