@@ -101,8 +101,8 @@ def run(paths: tuple[str, ...], json_file: str | None, seed: int | None, timeout
                 line = f"[{len(outcomes)}] {outcome.status.upper():9} {outcome.name}  {outcome.seconds:.2f} s"
                 if outcome.status == "malformed":
                     line += f"\n    {outcome.verdict}"
-                style = STYLE[outcome.status] if out.is_terminal else None
-                out.print(escape(line), style=style, soft_wrap=True)  # an error's one line is not folded
+                out.print(escape(line), style=STYLE[outcome.status] if out.is_terminal else None,
+                          soft_wrap=True)
         except KeyboardInterrupt:
             interrupted = True
     sections = [o.kept for o in outcomes if o.kept is not None]
@@ -128,7 +128,7 @@ def run(paths: tuple[str, ...], json_file: str | None, seed: int | None, timeout
     out.print(table)
     for outcome in outcomes:
         if outcome.status in ("fail", "error"):
-            out.print(escape(outcome.verdict), soft_wrap=True)  # one line stays one line in a log
+            out.print(escape(outcome.verdict), soft_wrap=True)  # one-line errors stay one line
     code = 130 if interrupted else exit_code(outcomes)
     counts = {s: sum(o.status == s for o in outcomes) for s in ("pass", "fail", "error", "malformed")}
     stopped = "interrupted (Ctrl-C) after these cases; " if interrupted else ""
