@@ -2,14 +2,20 @@
 what was expected (exit 2 in the CLI, a failed item under pytest), never a traceback or a hang, and never
 stops the other cases. Cases as data: add a hostile input by adding a row."""
 
+import json
+
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
+import gradcheck.plugin  # noqa: F401  (imported once: see tests/test_plugin.py)
 from gradcheck import check
 from gradcheck.catalogue.case import load_file
 from gradcheck.catalogue.yaml_io import ALIAS_NODES
+from gradcheck.cli import main
 from gradcheck.errors import CaseError
 from layers import FullyConnected
+from tests.test_plugin import run as run_pytest
 
 GOOD = """\
 name: fc-ok
@@ -183,3 +189,110 @@ def test_the_schema_maxima_are_the_checkers():
     check_fields = schema()["properties"]["check"]["properties"]
     assert check_fields["samples"]["maximum"] == strategies.MAX_SAMPLES
     assert check_fields["directions"]["maximum"] == strategies.MAX_DIRECTIONS
+
+
+# -- the front ends: a malformed file is one line and the other cases still run ------------------------------
+
+# (file name, text) of malformed files that used to stop a run or a whole pytest collection
+BROKEN_FILES = [("nul.yaml", HOSTILE[0][1]), ("ragged.yaml", HOSTILE[2][1]), ("bomb.yaml", alias_bomb())]
+
+
+def broken_folder(folder):
+    for name, text in BROKEN_FILES:
+        (folder / name).write_text(text, encoding="utf-8")
+    (folder / "zz_good.yaml").write_text(GOOD.replace("fc-ok", "zz-good"))
+    return {name: str(load_error_at(folder / name)) for name, _ in BROKEN_FILES}
+
+
+def load_error_at(path) -> CaseError:
+    with pytest.raises(CaseError) as info:
+        load_file(path)
+    return info.value
+
+
+def cli(*args):
+    return CliRunner().invoke(main, [*map(str, args)])
+
+
+def test_gradcheck_run_reports_each_malformed_file_on_one_line_and_runs_the_rest(tmp_path):
+    errors = broken_folder(tmp_path)
+    report = tmp_path / "new" / "folder" / "report.json"  # made before the run: the results are not lost
+    result = cli("run", tmp_path, "--json", report)
+    assert result.exit_code == 2, result.output
+    lines = result.output.replace("\n    ", "\n").splitlines()
+    for message in errors.values():
+        assert message in lines
+    cases = json.loads(report.read_text())["cases"]
+    assert [c["status"] for c in cases] == ["malformed", "malformed", "malformed", "pass"]
+
+
+def test_pytest_collects_past_malformed_files(pytester):
+    pytester.makefile(".ini", pytest="[pytest]\ngradcheck_cases = cases\n")
+    errors = broken_folder(pytester.mkdir("cases"))
+    result = run_pytest(pytester)
+    result.assert_outcomes(passed=1, failed=3)
+    assert result.ret == 1 and "error during collection" not in result.stdout.str()
+    for message in errors.values():
+        assert message in result.outlines
+
+
+def test_the_same_case_name_in_two_files_is_malformed_in_both_front_ends(tmp_path, pytester):
+    pytester.makefile(".ini", pytest="[pytest]\ngradcheck_cases = cases\n")
+    cases = pytester.mkdir("cases")
+    (cases / "a.yaml").write_text(GOOD)
+    (cases / "b.yaml").write_text(GOOD)
+    expected = (f"{cases / 'b.yaml'}:1: name: duplicate case name 'fc-ok' (also {cases / 'a.yaml'}:1); "
+                "expected unique names")
+    result = cli("run", cases)
+    assert result.exit_code == 2 and expected in result.output.replace("\n    ", "\n").splitlines()
+    result = run_pytest(pytester, "-v")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["cases/a.yaml::fc-ok PASSED*", "cases/b.yaml::fc-ok FAILED*"])
+    assert expected in result.outlines
+
+
+def test_a_negative_seed_is_a_usage_error_before_anything_runs(tmp_path, pytester):
+    (tmp_path / "good.yaml").write_text(GOOD)
+    result = cli("run", tmp_path, "--seed", "-1")
+    assert result.exit_code == 2
+    assert "Invalid value for '--seed': -1 is not in the range x>=0." in result.output
+    assert "fc-ok" not in result.output
+    pytester.makefile(".ini", pytest="[pytest]\ngradcheck_cases = cases\n")
+    result = run_pytest(pytester, "--gradcheck-seed=-1")
+    assert result.ret == 4  # pytest's usage error
+    assert "argument --gradcheck-seed: expected an integer >= 0; got '-1'" in result.stderr.str()
+
+
+def test_json_under_a_file_is_refused_before_any_case_runs(tmp_path):
+    (tmp_path / "good.yaml").write_text(GOOD)
+    (tmp_path / "afile").write_text("")
+    result = cli("run", tmp_path, "--json", tmp_path / "afile" / "report.json")
+    assert result.exit_code == 2
+    assert "Invalid value for '--json': cannot make its folder" in result.output
+    assert "fc-ok" not in result.output  # refused up front, not after the run
+
+
+EXPLAIN = [  # (id, file name, text, what to ask for (None: the file), exit code, the one line printed)
+    ("malformed-file", "ragged.yaml", HOSTILE[2][1], None, 2, "gradcheck explain: {file}:5: "
+     "inputs.W.values[1]: expected nested lists of one rectangular shape; item 1 has shape [2], item 0 has "
+     "shape [3]"),
+    ("a-name-in-a-malformed-file", "ragged.yaml", HOSTILE[2][1], "fc-ok", 2, "gradcheck explain: {file}:5: "
+     "inputs.W.values[1]: expected nested lists of one rectangular shape; item 1 has shape [2], item 0 has "
+     "shape [3]"),
+    ("not-yaml", "notes.yaml", "# Notes\n\n" + "Some prose. " * 50 + "\n", None, 2,
+     "gradcheck explain: {file}:3: expected a case (a mapping with name, layer, inputs); got 'Some prose. "
+     "Some prose. Some prose. Some'... (a text of 599 characters)"),
+    ("nan-eps", "nan.yaml", in_check("eps: .nan"), None, 2,
+     "gradcheck explain: {file}:7: check.eps: expected a finite number; got .nan"),
+]
+
+
+@pytest.mark.parametrize("name, text, ask, code, message", [e[1:] for e in EXPLAIN],
+                         ids=[e[0] for e in EXPLAIN])
+def test_explain_shows_the_one_line_error(tmp_path, name, text, ask, code, message):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    result = CliRunner().invoke(main, ["explain", ask or str(path), "--cases", str(tmp_path), "-o",
+                                       str(tmp_path / "out")])
+    assert result.exit_code == code
+    assert result.output.splitlines() == [message.format(file=path)]

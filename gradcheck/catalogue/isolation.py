@@ -8,22 +8,44 @@ for it at exit. pytest-timeout has the same two tools: its signal method has the
 method ends the whole pytest process (every later case lost). A process is stopped whatever it is doing
 (SIGKILL), and one that dies (out of memory, os._exit in the layer) is reported as the case's error too.
 
-How. One worker process ("spawn": a fresh interpreter, no locks inherited from the caller's threads) serves
-the cases one after another, so imports (numpy, the user's layer module) are paid once; it loads the case
-from its file by name, runs it as gradcheck.catalogue.runner.run_one does in-process, and sends back the
-Outcome (the JSON data the runner makes anyway, plus what ``keep(report)`` drew). On a timeout the worker
-is killed and the next case starts a new one. Starting a worker (about a second: a Python with numpy) is
-not counted against a case's limit. Cases without a limit run in the caller's process, as before.
+How. One worker process serves the cases one after another, so imports (numpy, the user's layer module) are
+paid once. It is a fresh interpreter started with subprocess: fork would inherit locks held by the caller's
+threads, and multiprocessing's spawn runs the caller's __main__ again (which fails from a notebook or stdin,
+and re-runs a script without a __main__ guard). It loads the case from its file by name, runs it as
+gradcheck.catalogue.runner.run_one does in-process, and sends back the Outcome (the JSON data the runner
+makes anyway, plus what ``keep(report)`` drew). On a timeout the worker is killed and the next case starts
+a new one. Starting a worker (about a second: a Python with numpy) is not counted against a case's limit.
+The worker dies with its parent (PR_SET_PDEATHSIG on Linux; elsewhere it ends when its pipe closes, after
+the case at hand). Cases without a limit run in the caller's process.
 """
 
 from __future__ import annotations
 
-import multiprocessing
+import os
 import signal
+import socket
+import subprocess
+import sys
 import time
+from multiprocessing.connection import Connection
 from typing import Any
 
 STARTUP_SECONDS = 120.0  # how long a new worker may take to import numpy and gradcheck
+
+# The worker's first lines: only the standard library until it has the caller's sys.path and folder.
+_BOOT = """\
+import ctypes, os, sys
+from multiprocessing.connection import Connection
+try:
+    ctypes.CDLL(None).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL: die with the parent (Linux)
+except (AttributeError, OSError):
+    pass
+conn = Connection(int(sys.argv[1]))
+sys.path[:], folder = conn.recv()
+os.chdir(folder)
+from gradcheck.catalogue.isolation import _serve
+_serve(conn)
+"""
 
 
 def limit_of(case, default: float | None, option: str) -> tuple[float | None, str]:
@@ -75,30 +97,36 @@ class Worker:
         self._conn = None
 
     def _start(self) -> None:
-        context = multiprocessing.get_context("spawn")
-        self._conn, theirs = context.Pipe()
-        self._process = context.Process(target=_serve, args=(theirs,), name="gradcheck-worker", daemon=True)
-        self._process.start()
+        ours, theirs = socket.socketpair()
+        self._process = subprocess.Popen([sys.executable, "-c", _BOOT, str(theirs.fileno())],
+                                         pass_fds=(theirs.fileno(),))
         theirs.close()
+        self._conn = Connection(ours.detach())
+        self._conn.send((list(sys.path), os.getcwd()))
         if not self._conn.poll(STARTUP_SECONDS):
             self.stop()
             raise RuntimeError(f"the gradcheck worker process did not start within {STARTUP_SECONDS:g} s")
         self._conn.recv()
 
+    def alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
     def stop(self) -> None:
         """Kill the worker (if any) and wait for it."""
         if self._process is not None:
-            if self._process.is_alive():
+            if self._process.poll() is None:
                 self._process.kill()
-            self._process.join()
+            self._process.wait()
             self._conn.close()
         self._process = self._conn = None
 
     def _death(self) -> str:
         """Why the worker is gone, in words."""
-        self._process.join(5)
-        code = self._process.exitcode
-        if code is not None and code < 0:
+        try:
+            code = self._process.wait(5)
+        except subprocess.TimeoutExpired:
+            return "the case's process stopped answering"
+        if code < 0:
             name = signal.Signals(-code).name
             why = "; out of memory?" if name == "SIGKILL" else ""
             return f"the case's process was killed by {name}{why}"
@@ -108,7 +136,7 @@ class Worker:
         """The case's Outcome from the worker, or an error Outcome when it overran ``limit`` seconds."""
         from gradcheck.catalogue.runner import error_outcome
 
-        if self._process is None or not self._process.is_alive():
+        if not self.alive():
             self.stop()
             self._start()
         start = time.perf_counter()

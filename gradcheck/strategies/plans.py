@@ -7,8 +7,10 @@ exhaustive and sampled strategies make plans; this module evaluates them.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+import tracemalloc
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
@@ -21,6 +23,47 @@ from gradcheck.engine.threads import blas_threads, cpu_count
 # remaining groups would take a while.
 FORK_BYTES = 256 << 20  # largest set of working copies a thread may copy
 PARALLEL_AFTER = 0.05  # seconds of estimated remaining work before threads are started
+MEMORY_SHARE = 0.5  # of the memory available when threads start, what their forwards and forks may take
+
+
+def available_bytes() -> int:
+    """Memory the process may still take: MemAvailable (Linux), else the free physical pages."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 62  # unknown: do not limit
+
+
+def _measured(differencer, name, c, labels, eps):
+    """(coordinates of one group, the peak bytes its forwards allocated): tracemalloc sees numpy's buffers
+    as well as Python's objects. A caller's own tracing is left running (its peak may then overstate)."""
+    ours = not tracemalloc.is_tracing()
+    if ours:
+        tracemalloc.start()
+    else:
+        tracemalloc.reset_peak()
+    base = tracemalloc.get_traced_memory()[0]
+    try:
+        result = differencer.coordinates(name, c, labels, eps)
+        return result, max(tracemalloc.get_traced_memory()[1] - base, 0)
+    finally:
+        if ours:
+            tracemalloc.stop()
+
+
+def thread_count(workers: int, work_bytes: int, peak: int) -> int:
+    """Threads whose forks (work_bytes each) and forwards (peak bytes each) fit MEMORY_SHARE of the memory
+    available: a forward that allocates a lot runs on fewer threads, down to one, instead of multiplying
+    its memory by the thread count until the process is killed."""
+    per_thread = max(work_bytes + peak, 1)
+    return max(1, min(workers, int(MEMORY_SHARE * available_bytes()) // per_thread))
 
 
 class Counted:
@@ -47,8 +90,9 @@ def _evaluate(differencer, name, plan, total, eps=None):
 
     Small problems (working copies under FORK_BYTES): one BLAS thread per forward; after two groups, if
     the rest is estimated to take over PARALLEL_AFTER seconds, the remaining groups go to cpu_count()
-    threads, each with its own fork of the differencer (numpy releases the GIL in the forward's kernels).
-    Large problems: serial, BLAS keeps its threads (one forward is then big enough to use them).
+    threads (fewer when the memory the first two groups' forwards allocated, times the threads, would not
+    fit: thread_count), each with its own fork of the differencer (numpy releases the GIL in the forward's
+    kernels). Large problems: serial, BLAS keeps its threads (one forward is then big enough to use them).
     """
     plan = ((c, labels) for c, labels in plan if c.size)
     if differencer.work_bytes() > FORK_BYTES:
@@ -57,13 +101,17 @@ def _evaluate(differencer, name, plan, total, eps=None):
         return
     workers = cpu_count()
     with blas_threads(1):
-        t0, done = time.perf_counter(), 0
+        t0, done, peak = time.perf_counter(), 0, 0
         for c, labels in plan:
-            yield (c, *differencer.coordinates(name, c, labels, eps))
+            result, used = _measured(differencer, name, c, labels, eps) if workers > 1 else (
+                differencer.coordinates(name, c, labels, eps), 0)
+            peak = max(peak, used)
+            yield (c, *result)
             done += 1
             if done == 2:
                 break
         remaining = total - done
+        workers = thread_count(workers, differencer.work_bytes(), peak)
         if workers < 2 or done < 2 or (time.perf_counter() - t0) / done * remaining < PARALLEL_AFTER:
             for c, labels in plan:
                 yield (c, *differencer.coordinates(name, c, labels, eps))
