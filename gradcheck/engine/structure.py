@@ -272,7 +272,12 @@ def footprints(layer, name, arrays, y_shape):
     declared = _declared(layer, name, arrays, y_shape, None, 0)
     if declared is None:
         return None
-    axes, shape, y_shape = declared
+    return _footprint_of(*declared)
+
+
+def _footprint_of(axes, shape, y_shape):
+    """flat coordinate -> its footprint mask; coordinates of one colour share their group's labels (a cache
+    of at most COLOUR_CACHE groups)."""
     colours: dict[tuple[int, ...], Group] = {}
 
     def footprint(flat):
@@ -304,17 +309,10 @@ def pack(layer, name, arrays, y_shape, coords, rng, *, probes=PROBES, scratch=No
     declared = _declared(layer, name, arrays, y_shape, rng, probes, scratch, base)
     if declared is None:
         return None
-    axes, shape, y_shape = declared
+    footprint_of = _footprint_of(*declared)
     bins: list[tuple[list[int], np.ndarray, np.ndarray]] = []  # (coords, used outputs, labels)
-    colours: dict[tuple[int, ...], Group] = {}  # coordinates of one colour share their group's labels
     for flat in np.asarray(coords, dtype=np.int64):
-        index = np.unravel_index(int(flat), shape)
-        colour = _colour_of(axes, index)
-        if colour not in colours:
-            if len(colours) >= COLOUR_CACHE:
-                colours.clear()
-            colours[colour] = _group(axes, shape, y_shape, colour)
-        footprint = colours[colour].labels == _position_in_group(axes, index)
+        footprint = footprint_of(flat)
         for members, used, labels in bins:
             if not (used & footprint).any():
                 labels[footprint] = len(members)
