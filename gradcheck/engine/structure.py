@@ -27,6 +27,10 @@ holds ``size`` consecutive indices); identity axes are shared by all colours. On
 
 A declaration is not trusted: ``groups`` first perturbs a few random single coordinates and raises
 :class:`StructureMismatch` if the output moved outside the declared footprint.
+
+``declaration`` returns the validated declaration as a :class:`Declaration` (groups, count, pack); for an
+array with none, gradcheck.engine.inference fits one to the forward and the strategies use it the same way
+(``Declaration.inferred`` then says so, and the checker re-checks alone what fails on it).
 """
 
 from __future__ import annotations
@@ -208,18 +212,80 @@ def _probe(layer, name, arrays, y_shape, axes, rng, probes, scratch=None) -> Non
                 f"{diff[o]:.3g}, outside the declared footprint ({int(leak.sum())} elements leaked)")
 
 
-def _declared(layer, name, arrays, y_shape, rng, probes, scratch=None):
-    """(axes, shape, y_shape) of the layer's declaration for ``arrays[name]``, checked by ``probes`` random
-    single-coordinate perturbations (in `scratch`, see _probe); None when the layer declares nothing."""
-    declare = getattr(layer, "structure", None)
-    entries = None if declare is None else declare(name, {k: np.shape(v) for k, v in arrays.items()})
+@dataclass(frozen=True)
+class Declaration:
+    """A validated declaration for one array: the entries as written, their axes, and where they came from.
+
+    inferred: None for the layer's own declaration, else the gradcheck.engine.inference.Inferred it was
+    fitted as (the checker then re-checks alone every coordinate that fails or is a kink on it).
+    """
+
+    entries: tuple
+    axes: tuple[_Axis, ...]
+    shape: tuple[int, ...]
+    y_shape: tuple[int, ...]
+    inferred: object | None = None
+
+    @property
+    def count(self) -> int:
+        """Number of groups (forwards, two for central differences) of every coordinate."""
+        return int(np.prod([axis.colours for axis in self.axes], dtype=np.int64))
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def group_of(self, coords) -> np.ndarray:
+        """The group (colour, numbered as groups() yields them) of each flat coordinate."""
+        index = np.unravel_index(np.asarray(coords, dtype=np.int64), self.shape)
+        group = np.zeros(np.size(coords), dtype=np.int64)
+        for axis, i in zip(self.axes, index, strict=True):
+            colour = {"full": i, "same": 0 * i, "window": i % axis.period}[axis.kind]
+            group = group * axis.colours + colour
+        return group
+
+    def groups(self) -> Iterator[Group]:
+        """One Group per colour, produced lazily."""
+        return (_group(self.axes, self.shape, self.y_shape, colour)
+                for colour in itertools.product(*(range(axis.colours) for axis in self.axes)))
+
+    def pack(self, coords) -> list[Group]:
+        """Groups for an arbitrary set of flat coordinates (see the module-level pack)."""
+        axes, shape, y_shape = self.axes, self.shape, self.y_shape
+        bins: list[tuple[list[int], np.ndarray, np.ndarray]] = []  # (coords, used outputs, labels)
+        for flat in np.asarray(coords, dtype=np.int64):
+            index = np.unravel_index(int(flat), shape)
+            own = _group(axes, shape, y_shape, _colour_of(axes, index))
+            footprint = own.labels == _position_in_group(axes, index)
+            for members, used, labels in bins:
+                if not (used & footprint).any():
+                    labels[footprint] = len(members)
+                    members.append(int(flat))
+                    used |= footprint
+                    break
+            else:
+                labels = np.full(footprint.size, -1, dtype=np.int64)
+                labels[footprint] = 0
+                bins.append(([int(flat)], footprint.copy(), labels))
+        return [Group(np.array(members, dtype=np.int64), labels) for members, _, labels in bins]
+
+
+def declaration(layer, name, arrays, y_shape, rng, *, probes=PROBES, scratch=None, entries=None,
+                inferred=None) -> Declaration | None:
+    """The layer's declaration for ``arrays[name]`` (or `entries`, when given: an inferred one), validated;
+    a declared one is checked by ``probes`` random single-coordinate perturbations (in `scratch`, see
+    _probe) unless every axis is unrestricted (nothing to contradict). None when there is none."""
+    if entries is None:
+        declare = getattr(layer, "structure", None)
+        entries = None if declare is None else declare(name, {k: np.shape(v) for k, v in arrays.items()})
     if entries is None:
         return None
     shape, y_shape = tuple(np.shape(arrays[name])), tuple(int(n) for n in y_shape)
     axes = _parse(layer, name, shape, y_shape, entries)
-    if probes and np.size(arrays[name]):
+    if (inferred is None and probes and np.size(arrays[name])
+            and any(axis.kind != "full" for axis in axes)):
         _probe(layer, name, arrays, y_shape, axes, rng, probes, scratch)
-    return axes, shape, y_shape
+    return Declaration(tuple(entries), axes, shape, y_shape, inferred)
 
 
 def groups(layer, name, arrays, y_shape, rng, *, probes=PROBES, scratch=None) -> Iterator[Group] | None:
@@ -229,18 +295,14 @@ def groups(layer, name, arrays, y_shape, rng, *, probes=PROBES, scratch=None) ->
     (1 + probes forwards) before returning; the groups themselves are produced lazily, one per colour.
     Raises StructureMismatch naming the layer, input and probe when the forward contradicts it.
     """
-    declared = _declared(layer, name, arrays, y_shape, rng, probes, scratch)
-    if declared is None:
-        return None
-    axes, shape, y_shape = declared
-    return (_group(axes, shape, y_shape, colour)
-            for colour in itertools.product(*(range(axis.colours) for axis in axes)))
+    declared = declaration(layer, name, arrays, y_shape, rng, probes=probes, scratch=scratch)
+    return None if declared is None else declared.groups()
 
 
 def count(layer, name, arrays, y_shape) -> int | None:
     """Number of groups (forwards) ``groups`` would yield for ``arrays[name]``, without probing."""
-    declared = _declared(layer, name, arrays, y_shape, None, 0)
-    return None if declared is None else int(np.prod([axis.colours for axis in declared[0]]))
+    declared = declaration(layer, name, arrays, y_shape, None, probes=0)
+    return None if declared is None else declared.count
 
 
 def pack(layer, name, arrays, y_shape, coords, rng, *, probes=PROBES, scratch=None) -> list[Group] | None:
@@ -250,23 +312,5 @@ def pack(layer, name, arrays, y_shape, coords, rng, *, probes=PROBES, scratch=No
     first-fit into groups whose footprints stay disjoint, so k sampled weights of different output units
     cost one forward (two for central) instead of k. The declaration is probed as for ``groups``.
     """
-    declared = _declared(layer, name, arrays, y_shape, rng, probes, scratch)
-    if declared is None:
-        return None
-    axes, shape, y_shape = declared
-    bins: list[tuple[list[int], np.ndarray, np.ndarray]] = []  # (coords, used outputs, labels)
-    for flat in np.asarray(coords, dtype=np.int64):
-        index = np.unravel_index(int(flat), shape)
-        own = _group(axes, shape, y_shape, _colour_of(axes, index))
-        footprint = own.labels == _position_in_group(axes, index)
-        for members, used, labels in bins:
-            if not (used & footprint).any():
-                labels[footprint] = len(members)
-                members.append(int(flat))
-                used |= footprint
-                break
-        else:
-            labels = np.full(footprint.size, -1, dtype=np.int64)
-            labels[footprint] = 0
-            bins.append(([int(flat)], footprint.copy(), labels))
-    return [Group(np.array(members, dtype=np.int64), labels) for members, _, labels in bins]
+    declared = declaration(layer, name, arrays, y_shape, rng, probes=probes, scratch=scratch)
+    return None if declared is None else declared.pack(coords)
