@@ -105,6 +105,8 @@ class ArrayResult:
     sampled: tuple[np.ndarray, np.ndarray] | None = None  # see numeric
     sweep: object | None = None  # Convergence over the full eps sweep (check(explain=...)), for pictures
     diagnosis: list[str] = field(default_factory=list)  # sentences (check(explain=...))
+    inferred: tuple | None = None  # the structure gradcheck.engine.inference fitted (none declared)
+    rechecked: int = 0  # coordinates of the inferred plan that failed or were kinks, re-checked alone
 
     @property
     def passed(self) -> bool:

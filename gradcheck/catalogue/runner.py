@@ -29,14 +29,16 @@ def first_forward(case: Case, arrays: dict) -> tuple:
     return shape
 
 
-def run_case(case: Case, seed: int | None = None, explain: float | None = None):
+def run_case(case: Case, seed: int | None = None, explain: float | None = None,
+             progress: Callable | None = None):
     """Build the arrays, check the first forward against ``expect``, run gradcheck.check -> Report.
-    explain: see gradcheck.check (sweeps and diagnoses for the arrays worth showing)."""
+    explain: see gradcheck.check (sweeps and diagnoses for the arrays worth showing); progress: check's
+    progress callback."""
     from gradcheck.checker import check
 
     arrays = case.arrays(seed)
     first_forward(case, arrays)
-    return check(case.layer, arrays, explain=explain, **case.options(seed))
+    return check(case.layer, arrays, explain=explain, progress=progress, **case.options(seed))
 
 
 @dataclass
@@ -62,12 +64,12 @@ class Outcome:
 def run_paths(paths: Iterable[str | Path], seed: int | None = None,
               started: Callable[[str], None] | None = None,
               checked: Callable[[Case, object], None] | None = None,
-              explain: float | None = None) -> Iterator[Outcome]:
+              explain: float | None = None, progress: Callable | None = None) -> Iterator[Outcome]:
     """Load and run every case under ``paths`` in order, one Outcome each (malformed files included).
 
     ``started(name)`` is called before each case runs (progress display); ``checked(case, report)`` with
     each Report before it is dropped (a renderer that needs the arrays, such as the HTML report);
-    explain: passed to gradcheck.check.
+    explain, progress: passed to gradcheck.check.
     """
     for item in load_paths(paths):
         if isinstance(item, CaseError):
@@ -77,7 +79,7 @@ def run_paths(paths: Iterable[str | Path], seed: int | None = None,
         if started is not None:
             started(case.name)
         try:
-            report = run_case(case, seed, explain)
+            report = run_case(case, seed, explain, progress)
         except CaseError as exc:
             yield Outcome(case.name, str(case.file), "malformed", {**error_dict(exc, case),
                           "strategy": case.strategy}, seconds=time.perf_counter() - start)
