@@ -80,7 +80,7 @@ def _options(layer, arrays, strategy, method, eps, samples, directions, wrt, rto
 
 def check(layer, arrays, *, strategy="exhaustive", method=None, eps=None, rtol=None, atol=None, samples=None,
           directions=None, seed=0, wrt=None, residuals=None, name=None, keep_analytic=False,
-          explain=None) -> Report:
+          explain=None, infer=True, progress=None) -> Report:
     """Compare layer.backward with numerical derivatives; return a Report (never raises on a mismatch).
 
     arrays: name -> array, every name in layer.inputs and layer.constants; never modified.
@@ -96,6 +96,11 @@ def check(layer, arrays, *, strategy="exhaustive", method=None, eps=None, rtol=N
     3x), and its ArrayResult.analytic is None.
     explain: a margin (e.g. results.NEAR_MISS), or None: every array that fails or whose margin is above
     it also gets its error-vs-eps sweep and a diagnosis (what the pictures and `gradcheck explain` show).
+    infer: for an array the layer declares no structure for, the coordinate strategies fit one to the
+    forward (gradcheck.engine.inference; ArrayResult.inferred) and re-check alone whatever fails or is a
+    kink on it; False: one coordinate per forward.
+    progress: progress(array, groups done, groups total, coordinates), called now and then while the
+    coordinate strategies run (total == coordinates: one coordinate per forward).
     Raises LayerContractError (a ValueError) when the layer or the arrays break the layer contract.
     """
     t0 = time.perf_counter()
@@ -117,7 +122,7 @@ def check(layer, arrays, *, strategy="exhaustive", method=None, eps=None, rtol=N
                       eps=eps, warnings=list(problem.warnings), cause=why)
     grads = problem.grads
     per_array = dict(eps=eps, rtol=rtol, atol=atol, seed=seed, y_shape=problem.y.shape, samples=samples,
-                     directions=directions)
+                     directions=directions, infer=infer, progress=progress)
     diffs = {}  # key -> (Differencer, its array name), for the sweeps of explain
     try:  # a structure probe that fails because forward is not a function of its arrays blames the layer
         diff = problem.differencer(method, eps)

@@ -5,7 +5,11 @@ Exit status: 0 when every case passes, 1 on any failure, 2 on a malformed case (
 Thin front end: loading and running live in gradcheck.catalogue, the table's cells and the pages in
 gradcheck.output.
 Without a terminal (CI logs) progress is one plain line per case and the table is uncoloured ASCII, 100
-columns wide (200 with --wide).
+columns wide (200 with --wide). A long array gets a progress bar with the time left, and a warning when it
+runs one coordinate per forward (gradcheck.output.progress).
+
+``gradcheck structure CASE`` prints each array's structure declaration (the layer's own, or the one
+inferred from its forward) as a ``structure`` method to paste into the layer.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from rich.markup import escape
 
 from gradcheck.catalogue.case import case_files
 from gradcheck.catalogue.runner import exit_code, run_paths
+from gradcheck.output import progress
 from gradcheck.output.table import NARROW_WIDTH, STYLE, build
 from gradcheck.results import NEAR_MISS
 
@@ -86,18 +91,23 @@ def run(paths: tuple[str, ...], json_file: str | None, seed: int | None, timeout
         sys.exit(2)
 
     outcomes, interrupted = [], False
-    with out.status("loading cases", spinner="dots") if out.is_terminal else nullcontext() as status:
+    live = progress.bar(out) if out.is_terminal else None
+    watch = progress.Watch(out, live)
+    with live if live is not None else nullcontext():
+        status = None if live is None else live.add_task("loading cases", total=None, info="")
 
         def started(name: str) -> None:
+            watch.started(name)
             if status is not None:
-                status.update(f"running {name} ({len(outcomes)} done)")
+                live.update(status, description=f"running {name} ({len(outcomes)} done)")
 
         keep = None
         if report_dir:  # drawn while the case's arrays still exist (in the worker, for a case with a limit)
             from gradcheck.output.html import section_of as keep
         try:
             for outcome in run_paths(paths, seed=seed, started=started, keep=keep,
-                                     explain=NEAR_MISS if report_dir else None, timeout=timeout):
+                                     explain=NEAR_MISS if report_dir else None, timeout=timeout,
+                                     progress=watch):
                 outcomes.append(outcome)
                 line = f"[{len(outcomes)}] {outcome.status.upper():9} {outcome.name}  {outcome.seconds:.2f} s"
                 if outcome.status == "malformed":
@@ -129,6 +139,42 @@ def run(paths: tuple[str, ...], json_file: str | None, seed: int | None, timeout
 
         out.print(f"report: {write_outcomes(report_dir, outcomes, sections)}")
     sys.exit(code)
+
+
+@main.command()
+@click.argument("case")
+@click.option("--cases", "paths", multiple=True, type=click.Path(exists=True),
+              help="Where to look for CASE by name (repeatable; default: ./cases).")
+@click.option("--seed", type=int, default=None,
+              help="Probe the arrays of seed N instead of the case's check.seed.")
+def structure(case: str, paths: tuple[str, ...], seed: int | None) -> None:
+    """Print the structure declaration of every array of CASE (a case name or a YAML file): the layer's
+    own, or the one inferred from its forward, as a `structure` method to paste into the layer, with the
+    number of groups (forwards) against the number of coordinates.
+
+    Exit status: 0, or 2 when CASE is not found or malformed.
+    """
+    from gradcheck.catalogue.case import find_cases
+    from gradcheck.catalogue.runner import first_forward
+    from gradcheck.engine.inference import declarations
+    from gradcheck.errors import CaseError
+    from gradcheck.output.declaration import python_source
+
+    try:
+        for c in find_cases(case, paths or ("cases",)):
+            arrays = c.arrays(seed)
+            first_forward(c, arrays)
+            y_shape, found = declarations(c.layer, arrays, seed=c.seed if seed is None else seed)
+            stack = ", ".join(e["layer"] for e in c.data.get("stack", []))
+            layer = c.data.get("layer", f"a stack of {stack}")
+            click.echo(f"# {c.name} ({c.file}): {layer}, output {y_shape}")
+            for f in found:
+                if f.note:
+                    click.echo(f"# {f.name}: {f.note}")
+            click.echo(python_source(found))
+    except (CaseError, LookupError) as exc:
+        click.echo(f"gradcheck structure: {exc}", err=True)
+        sys.exit(2)
 
 
 @main.command()

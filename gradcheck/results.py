@@ -125,6 +125,8 @@ class ArrayResult:
     undecided: int = 0
     warnings: list[str] = field(default_factory=list)  # remarks for the Report (a limit the check hit)
     parts: bool = False  # a complex array: checked counts its real and imaginary parts (strategies.parts)
+    inferred: tuple | None = None  # the structure gradcheck.engine.inference fitted (none declared)
+    rechecked: int = 0  # coordinates of the inferred plan that failed or were kinks, re-checked alone
 
     @property
     def passed(self) -> bool:

@@ -11,7 +11,8 @@ Optional members the checker uses when present:
     layer.constants             -> ("t",)   non-differentiable arrays forward also takes (loss targets)
     layer.complex_safe          -> True when forward is analytic, so complex-step differencing applies
     layer.structure(name, shapes) -> per-axis map of which output slice each coordinate of `name` can
-                                   touch (plain data; gradcheck.structure groups perturbations with it)
+                                   touch (plain data; gradcheck.engine.structure groups perturbations
+                                   with it; without it the checker infers one from forward)
 
 Layers are stateless: hyper-parameters are fixed at construction, nothing is kept between calls, and
 forward is a function of its arrays (the checker calls it from several threads at once, and confirms

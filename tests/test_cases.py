@@ -48,7 +48,7 @@ def fc_message(x_shape, W_shape, b_shape):
 
 
 KNOWN = ", ".join(registry.names())
-CHECK_KEYS = "strategy, method, eps, rtol, atol, samples, directions, seed, timeout, wrt, residuals"
+CHECK_KEYS = "strategy, method, eps, rtol, atol, samples, directions, seed, timeout, wrt, residuals, infer"
 TOP_KEYS = "name, source, layer, config, stack, inputs, check, expect"
 
 # (id, case text, line, field, what was expected). The text is FC_OK with one thing broken.

@@ -60,10 +60,10 @@ def limit_of(case, default: float | None, option: str) -> tuple[float | None, st
 def _serve(conn) -> None:
     """The worker's loop: (file, name, seed, explain, keep) in; ("done", Outcome), ("failed", one-line error)
     or ("interrupted",) out."""
+    import gradcheck.checker  # noqa: F401  (its imports are the worker's start-up, not a case's time)
     from gradcheck.catalogue.case import load_file
     from gradcheck.catalogue.runner import run_one
     from gradcheck.errors import one_line
-
     conn.send(("ready",))
     while True:
         try:

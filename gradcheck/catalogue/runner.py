@@ -30,14 +30,16 @@ def first_forward(case: Case, arrays: dict) -> tuple:
     return shape
 
 
-def run_case(case: Case, seed: int | None = None, explain: float | None = None):
+def run_case(case: Case, seed: int | None = None, explain: float | None = None,
+             progress: Callable | None = None):
     """Build the arrays, check the first forward against ``expect``, run gradcheck.check -> Report.
-    explain: see gradcheck.check (sweeps and diagnoses for the arrays worth showing)."""
+    explain: see gradcheck.check (sweeps and diagnoses for the arrays worth showing); progress: check's
+    progress callback."""
     from gradcheck.checker import check
 
     arrays = case.arrays(seed)
     first_forward(case, arrays)
-    return check(case.layer, arrays, explain=explain, **case.options(seed))
+    return check(case.layer, arrays, explain=explain, progress=progress, **case.options(seed))
 
 
 @dataclass
@@ -82,17 +84,18 @@ def _user_trace(exc: BaseException) -> str:
 
 
 def run_one(case: Case, seed: int | None = None, explain: float | None = None,
-            keep: Callable[[Any], Any] | None = None) -> Outcome:
+            keep: Callable[[Any], Any] | None = None, progress: Callable | None = None) -> Outcome:
     """Run one case in this process -> its Outcome, whatever the layer does.
 
     Any exception from the case, BaseException included (SystemExit, GeneratorExit: a layer calling
     sys.exit() must not end the run, nor pass it), is the case's "error", one line naming where the user's
     code raised it; a CaseError (a shape the layer rejects) is "malformed". KeyboardInterrupt is not caught:
     it stops the run. keep(report) runs before the Report is dropped; its result is Outcome.kept.
+    progress: check()'s progress callback.
     """
     start = time.perf_counter()
     try:
-        report = run_case(case, seed, explain)
+        report = run_case(case, seed, explain, progress)
         kept = keep(report) if keep is not None else None
     except CaseError as exc:
         data = {**error_dict(exc, case), "strategy": case.strategy}
@@ -113,14 +116,15 @@ def run_paths(paths: Iterable[str | Path], seed: int | None = None,
               started: Callable[[str], None] | None = None,
               keep: Callable[[Any], Any] | None = None,
               explain: float | None = None, timeout: float | None = None,
-              timeout_option: str = "--timeout") -> Iterator[Outcome]:
+              timeout_option: str = "--timeout", progress: Callable | None = None) -> Iterator[Outcome]:
     """Load and run every case under ``paths`` in order, one Outcome each (malformed files included).
 
     ``started(name)`` is called before each case runs (progress display); ``keep(report)`` with each Report
     before it is dropped (Outcome.kept: what a renderer that needs the arrays, such as the HTML report,
-    draws of it); explain: passed to gradcheck.check. A case with a time limit (its check.timeout, else
-    ``timeout`` seconds) runs in a worker process (gradcheck.catalogue.isolation) and past its limit is an
-    error naming the limit (``timeout_option``: how the caller spells the option); the others run here.
+    draws of it); explain, progress: passed to gradcheck.check. A case with a time limit (its check.timeout,
+    else ``timeout`` seconds) runs in a worker process (gradcheck.catalogue.isolation) and past its limit is
+    an error naming the limit (``timeout_option``: how the caller spells the option); the others run here,
+    with progress (a worker shows none).
     """
     from gradcheck.catalogue import isolation
 
@@ -134,7 +138,7 @@ def run_paths(paths: Iterable[str | Path], seed: int | None = None,
                 started(item.name)
             limit, source = isolation.limit_of(item, timeout, timeout_option)
             if limit is None:
-                outcome = run_one(item, seed, explain, keep)
+                outcome = run_one(item, seed, explain, keep, progress)
             else:
                 outcome = worker.run(item, seed, explain, keep, limit, source)
             yield outcome

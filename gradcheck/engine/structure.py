@@ -27,6 +27,10 @@ holds ``size`` consecutive indices); identity axes are shared by all colours. On
 
 A declaration is not trusted: ``groups`` first perturbs a few random single coordinates and raises
 :class:`StructureMismatch` if the output moved outside the declared footprint.
+
+``declaration`` returns the validated declaration as a :class:`Declaration` (groups, count, pack); for an
+array with none, gradcheck.engine.inference fits one to the forward and the strategies use it the same way
+(``Declaration.inferred`` then says so, and the checker re-checks alone what fails on it).
 """
 
 from __future__ import annotations
@@ -210,18 +214,84 @@ def _probe(layer, name, arrays, y_shape, axes, rng, probes, scratch=None, base=N
                 f"{diff[o]:.3g}, outside the declared footprint ({int(leak.sum())} elements leaked)")
 
 
-def _declared(layer, name, arrays, y_shape, rng, probes, scratch=None, base=None):
-    """(axes, shape, y_shape) of the layer's declaration for ``arrays[name]``, checked by ``probes`` random
-    single-coordinate perturbations (in `scratch`, see _probe); None when the layer declares nothing."""
-    declare = getattr(layer, "structure", None)
-    entries = None if declare is None else declare(name, {k: np.shape(v) for k, v in arrays.items()})
+@dataclass(frozen=True)
+class Declaration:
+    """A validated declaration for one array: the entries as written, their axes, and where they came from.
+
+    inferred: None for the layer's own declaration, else the gradcheck.engine.inference.Inferred it was
+    fitted as (the checker then re-checks alone every coordinate that fails or is a kink on it).
+    """
+
+    entries: tuple
+    axes: tuple[_Axis, ...]
+    shape: tuple[int, ...]
+    y_shape: tuple[int, ...]
+    inferred: object | None = None
+
+    @property
+    def count(self) -> int:
+        """Number of groups (forwards, two for central differences) of every coordinate."""
+        return int(np.prod([axis.colours for axis in self.axes], dtype=np.int64))
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def group_of(self, coords) -> np.ndarray:
+        """The group (colour, numbered as groups() yields them) of each flat coordinate."""
+        index = np.unravel_index(np.asarray(coords, dtype=np.int64), self.shape)
+        group = np.zeros(np.size(coords), dtype=np.int64)
+        for axis, i in zip(self.axes, index, strict=True):
+            colour = {"full": i, "same": 0 * i, "window": i % axis.period}[axis.kind]
+            group = group * axis.colours + colour
+        return group
+
+    def groups(self) -> Iterator[Group]:
+        """One Group per colour, produced lazily."""
+        return (_group(self.axes, self.shape, self.y_shape, colour)
+                for colour in itertools.product(*(range(axis.colours) for axis in self.axes)))
+
+    def footprints(self):
+        """A function flat coordinate -> boolean mask over the flat output: the elements it can touch."""
+        return _footprint_of(self.axes, self.shape, self.y_shape)
+
+    def pack(self, coords) -> list[Group]:
+        """Groups for an arbitrary set of flat coordinates: each coordinate's footprint is the set of outputs
+        its own colour group gives it; coordinates are packed first-fit into groups whose footprints stay
+        disjoint, so k sampled weights of different output units cost one forward (two for central)."""
+        footprint_of = self.footprints()
+        bins: list[tuple[list[int], np.ndarray, np.ndarray]] = []  # (coords, used outputs, labels)
+        for flat in np.asarray(coords, dtype=np.int64):
+            footprint = footprint_of(flat)
+            for members, used, labels in bins:
+                if not (used & footprint).any():
+                    labels[footprint] = len(members)
+                    members.append(int(flat))
+                    used |= footprint
+                    break
+            else:
+                labels = np.full(footprint.size, -1, dtype=np.int64)
+                labels[footprint] = 0
+                bins.append(([int(flat)], footprint.copy(), labels))
+        return [Group(np.array(members, dtype=np.int64), labels) for members, _, labels in bins]
+
+
+def declaration(layer, name, arrays, y_shape, rng, *, probes=PROBES, scratch=None, base=None, entries=None,
+                inferred=None) -> Declaration | None:
+    """The layer's declaration for ``arrays[name]`` (or `entries`, when given: an inferred one), validated;
+    a declared one is checked by ``probes`` random single-coordinate perturbations (in `scratch`, against
+    `base`, see _probe) unless every axis is unrestricted (nothing to contradict). None when there is none."""
+    if entries is None:
+        declare = getattr(layer, "structure", None)
+        entries = None if declare is None else declare(name, {k: np.shape(v) for k, v in arrays.items()})
     if entries is None:
         return None
     shape, y_shape = tuple(np.shape(arrays[name])), tuple(int(n) for n in y_shape)
     axes = _parse(layer, name, shape, y_shape, entries)
-    if probes and np.size(arrays[name]):
+    if (inferred is None and probes and np.size(arrays[name])
+            and any(axis.kind != "full" for axis in axes)):
         _probe(layer, name, arrays, y_shape, axes, rng, probes, scratch, base)
-    return axes, shape, y_shape
+    return Declaration(tuple(entries), axes, shape, y_shape, inferred)
 
 
 def groups(layer, name, arrays, y_shape, rng, *, probes=PROBES, scratch=None,
@@ -233,25 +303,20 @@ def groups(layer, name, arrays, y_shape, rng, *, probes=PROBES, scratch=None,
     produced lazily, one per colour.
     Raises StructureMismatch naming the layer, input and probe when the forward contradicts it.
     """
-    declared = _declared(layer, name, arrays, y_shape, rng, probes, scratch, base)
-    if declared is None:
-        return None
-    axes, shape, y_shape = declared
-    return (_group(axes, shape, y_shape, colour)
-            for colour in itertools.product(*(range(axis.colours) for axis in axes)))
+    declared = declaration(layer, name, arrays, y_shape, rng, probes=probes, scratch=scratch, base=base)
+    return None if declared is None else declared.groups()
 
 
 def touching(layer, name, arrays, y_shape, output, limit) -> np.ndarray | None:
     """Flat coordinates of arrays[name] whose declared footprint holds the flat output element `output`
     (a footprint's inverse: the partners of a tied maximum, its window), or None without a declaration or
     when there are more than `limit` of them. Not probed: for a declaration the check already probed."""
-    declared = _declared(layer, name, arrays, y_shape, None, 0)
+    declared = declaration(layer, name, arrays, y_shape, None, probes=0)
     if declared is None:
         return None
-    axes, shape, y_shape = declared
-    o = np.unravel_index(int(output), y_shape)
+    o = np.unravel_index(int(output), declared.y_shape)
     ranges = []
-    for axis in axes:
+    for axis in declared.axes:
         if axis.kind == "full":
             r = np.arange(axis.length)
         elif axis.kind == "same":
@@ -262,17 +327,15 @@ def touching(layer, name, arrays, y_shape, output, limit) -> np.ndarray | None:
         ranges.append(r.astype(np.int64))
     if int(np.prod([r.size for r in ranges], dtype=np.int64)) > limit:
         return None
-    return np.ravel_multi_index(np.ix_(*ranges), shape).ravel().astype(np.int64)
+    return np.ravel_multi_index(np.ix_(*ranges), declared.shape).ravel().astype(np.int64)
 
 
 def footprints(layer, name, arrays, y_shape):
     """A function flat coordinate -> boolean mask over the flat output (the elements that coordinate of
     arrays[name] can touch, by the declaration), or None without one. Not probed: for a declaration the
     check already probed."""
-    declared = _declared(layer, name, arrays, y_shape, None, 0)
-    if declared is None:
-        return None
-    return _footprint_of(*declared)
+    declared = declaration(layer, name, arrays, y_shape, None, probes=0)
+    return None if declared is None else declared.footprints()
 
 
 def _footprint_of(axes, shape, y_shape):
@@ -294,33 +357,13 @@ def _footprint_of(axes, shape, y_shape):
 
 def count(layer, name, arrays, y_shape) -> int | None:
     """Number of groups (forwards) ``groups`` would yield for ``arrays[name]``, without probing."""
-    declared = _declared(layer, name, arrays, y_shape, None, 0)
-    return None if declared is None else int(np.prod([axis.colours for axis in declared[0]]))
+    declared = declaration(layer, name, arrays, y_shape, None, probes=0)
+    return None if declared is None else declared.count
 
 
 def pack(layer, name, arrays, y_shape, coords, rng, *, probes=PROBES, scratch=None,
          base=None) -> list[Group] | None:
-    """Groups for an arbitrary set of flat coordinates (the sampled strategy), or None without structure.
-
-    Each coordinate's footprint is the set of outputs its own colour group gives it; coordinates are packed
-    first-fit into groups whose footprints stay disjoint, so k sampled weights of different output units
-    cost one forward (two for central) instead of k. The declaration is probed as for ``groups``.
-    """
-    declared = _declared(layer, name, arrays, y_shape, rng, probes, scratch, base)
-    if declared is None:
-        return None
-    footprint_of = _footprint_of(*declared)
-    bins: list[tuple[list[int], np.ndarray, np.ndarray]] = []  # (coords, used outputs, labels)
-    for flat in np.asarray(coords, dtype=np.int64):
-        footprint = footprint_of(flat)
-        for members, used, labels in bins:
-            if not (used & footprint).any():
-                labels[footprint] = len(members)
-                members.append(int(flat))
-                used |= footprint
-                break
-        else:
-            labels = np.full(footprint.size, -1, dtype=np.int64)
-            labels[footprint] = 0
-            bins.append(([int(flat)], footprint.copy(), labels))
-    return [Group(np.array(members, dtype=np.int64), labels) for members, _, labels in bins]
+    """Groups for an arbitrary set of flat coordinates (the sampled strategy; see Declaration.pack), or None
+    without structure. The declaration is probed as for ``groups``."""
+    declared = declaration(layer, name, arrays, y_shape, rng, probes=probes, scratch=scratch, base=base)
+    return None if declared is None else declared.pack(coords)

@@ -30,7 +30,14 @@ def array_dict(a: Any) -> dict:
             "kinks": len(a.kinks),
             "margin": _number(a.margin), "passed": bool(a.passed),
             "worst": [element_dict(e) for e in a.worst], "forwards": int(a.forwards),
-            "seconds": _number(a.seconds), "joint": list(a.joint)}
+            "seconds": _number(a.seconds), "joint": list(a.joint),
+            "inferred": None if a.inferred is None else [_entry(e) for e in a.inferred],
+            "rechecked": int(a.rechecked)}
+
+
+def _entry(entry: Any) -> Any:
+    """A structure declaration's entry as JSON: None, an output axis, or [axis, stride, start, size]."""
+    return entry if entry is None or isinstance(entry, int) else [int(v) for v in entry]
 
 
 def report_dict(case: Any, report: Any) -> dict:

@@ -49,6 +49,11 @@ def array_summary(r) -> str:
     text = (f"{r.name}  {r.shape} {r.dtype}: checked {r.checked} {r.unit},"
             f" failed {r.failed}{undecided}, kinks {len(r.kinks)}, margin {r.margin:.3g},"
             f" rtol {r.rtol:.2g}, atol {r.atol:.2g}, {r.forwards} forwards{shared}")
+    if r.inferred is not None:
+        alone = all(e is None for e in r.inferred)
+        text += (f"; structure inferred {tuple(r.inferred)!r}"
+                 + (": no axis fits, one coordinate per forward" if alone else "")
+                 + (f", {r.rechecked} re-checked alone" if r.rechecked else ""))
     if r.strategy == "directional" and r.failed:
         where = ", ".join(e.where for e in r.located if e.failed) or "none"
         text += f"; bisection located {where}"

@@ -1,6 +1,6 @@
 """Which perturbations to make, as peers: every coordinate, a seeded sample of them, or random directions.
 
-    exhaustive   every coordinate, grouped by the layer's structure (strategies.exhaustive)
+    exhaustive   every coordinate, grouped by a declared or inferred structure (strategies.exhaustive)
     sampled      `samples` coordinates per array (strategies.sampled)
     directional  `directions` random directions, failures located by bisection (strategies.directional)
 
@@ -25,14 +25,15 @@ MAX_DIRECTIONS = 10_000
 
 
 def check_array(strategy, diff, key, name, analytic, array_dtype, *, eps, rtol, atol, seed, y_shape, samples,
-                directions) -> ArrayResult:
+                directions, infer=True, progress=None) -> ArrayResult:
     """Check one array (an input of diff.layer, or a tail's "x" for a residual) -> its ArrayResult. A
-    complex array is checked as its real and imaginary parts (strategies.parts)."""
+    complex array is checked as its real and imaginary parts (strategies.parts). infer, progress: see
+    gradcheck.check."""
     complex_parts = diff.parts(name)
     if complex_parts:
         analytic = parts.as_real(analytic)
     check = make(diff, key, name, analytic, array_dtype, eps=eps, rtol=rtol, atol=atol, seed=seed,
-                 y_shape=y_shape, samples=samples, directions=directions)
+                 y_shape=y_shape, samples=samples, directions=directions, infer=infer, progress=progress)
     fields = STRATEGIES[strategy].check_array(check)
     result = ArrayResult(name=key, shape=check.shape, dtype=str(array_dtype), strategy=strategy,
                          method=diff.method.name, eps=eps, rtol=check.rtol, analytic=check.g, **fields)

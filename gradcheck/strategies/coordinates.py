@@ -3,7 +3,8 @@
 Per coordinate: analytic g[j] against the method's numeric derivative, classified by
 gradcheck.engine.verdict. With a method that has one-sided differences, a failure is re-tested at the
 smaller steps eps/10, eps/100 (tolerance.REFINE_FACTORS) before it is reported: a right gradient next to
-a kink within eps passes there with an error that really fell; a wrong one plateaus.
+a kink within eps passes there with an error that really fell; a wrong one plateaus. On an inferred plan
+(strategies.plans.inferred) every suspect is first re-checked alone (strategies.alone).
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import numpy as np
 
 from gradcheck.engine import kinks as kink_groups
 from gradcheck.engine import tolerance as tol_model
-from gradcheck.engine.verdict import KINK, MISMATCH, NONFINITE, UNDECIDED, Verdict, classify, failed
+from gradcheck.engine.verdict import KINK, MISMATCH, NONFINITE, OK, UNDECIDED, Verdict, classify, failed
 from gradcheck.results import SHOW_WORST, Element
+from gradcheck.strategies import alone, plans
 from gradcheck.strategies.setting import rms
 
 DENSE_NUMERIC = 1 << 22  # sampled: above this many elements the report keeps (coords, values), not an array
@@ -68,10 +70,12 @@ def _cleared(check, coords, analytic, error, failing, rerun):
     return cleared
 
 
-def check_coordinates(check, evaluate, rerun=None, dense=False) -> dict:
+def check_coordinates(check, evaluate, rerun=None, dense=False, group_of=None) -> dict:
     """Compare the coordinates evaluate() returns, (coords, numeric, left, right), with the analytic
     gradient; the fields of an ArrayResult. rerun(h): see _cleared. dense: every coordinate is evaluated
-    (numeric is kept as an array; otherwise as (coords, values) above DENSE_NUMERIC elements)."""
+    (numeric is kept as an array; otherwise as (coords, values) above DENSE_NUMERIC elements).
+    group_of(coords): each coordinate's group on the plan evaluate() ran (the safety net's groups when
+    that plan was inferred, check.declaration)."""
     diff, shape = check.diff, check.shape
     t0, f0 = time.perf_counter(), diff.forwards
     coords, numeric, left, right = evaluate()
@@ -79,6 +83,13 @@ def check_coordinates(check, evaluate, rerun=None, dense=False) -> dict:
     atol = check.coordinate_atol()
     judge = dict(rtol=check.rtol, atol=atol, eps=check.eps, rounding=check.rounding)
     codes, error, tolerance = classify(analytic, numeric, left, right, **judge)
+    rechecked = 0
+    if plans.inferred(check.declaration) and group_of is not None and (codes != OK).any():
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.nan_to_num(np.where(error == 0, 0.0, error / tolerance), nan=np.inf)
+        numeric, left, right, rechecked = alone.recheck(check, coords, numeric, left, right, codes != OK,
+                                                        ratio, tolerance, group_of(coords))
+        codes, error, tolerance = classify(analytic, numeric, left, right, **judge)
     if left is not None and (codes == MISMATCH).any():  # re-test failures at smaller steps
         cleared = _cleared(check, coords, analytic, error, codes == MISMATCH, rerun)
         if cleared.any():
@@ -100,4 +111,5 @@ def check_coordinates(check, evaluate, rerun=None, dense=False) -> dict:
     return dict(checked=int(coords.size), failed=int(np.count_nonzero(failed(codes))), kinks=kinks,
                 worst=worst, margin=margin, numeric=values, sampled=sampled, forwards=diff.forwards - f0,
                 seconds=time.perf_counter() - t0, atol=atol,
-                undecided=int(np.count_nonzero(codes == UNDECIDED)), warnings=warnings)
+                undecided=int(np.count_nonzero(codes == UNDECIDED)), warnings=warnings,
+                inferred=plans.inferred_entries(check.declaration), rechecked=rechecked)

@@ -2,7 +2,9 @@
 
 A plan is a sequence of (coords, labels): one group of coordinates perturbed together (labels: output
 element -> position in coords, gradcheck.engine.structure), or one coordinate (labels None). The
-exhaustive and sampled strategies make plans; this module evaluates them.
+exhaustive and sampled strategies make plans from the declaration this module chooses (the layer's own,
+else one inferred from the forward: gradcheck.engine.inference); this module evaluates them, calling a
+progress callback now and then.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from gradcheck.engine import inference, structure
 from gradcheck.engine.threads import blas_threads, cpu_count
 
 # Plans run their forwards on one BLAS thread each and spread the groups over threads of their own (one
@@ -24,6 +27,7 @@ from gradcheck.engine.threads import blas_threads, cpu_count
 FORK_BYTES = 256 << 20  # largest set of working copies a thread may copy
 PARALLEL_AFTER = 0.05  # seconds of estimated remaining work before threads are started
 MEMORY_SHARE = 0.5  # of the memory available when threads start, what their forwards and forks may take
+PROGRESS_EVERY = 0.2  # seconds between two calls of a progress callback
 
 
 def available_bytes() -> int:
@@ -85,6 +89,59 @@ def counted(layer, differencer):
     return type(type(layer).__name__, (Counted,), {})(layer, differencer)
 
 
+def declaration(diff, name, y_shape, rng, *, coordinates, infer=True) -> structure.Declaration | None:
+    """The declaration the coordinate strategies group arrays[name] with, or None (one coordinate per
+    forward): the layer's own (validated and probed), else, with `infer`, one inferred from the forward
+    when probing costs fewer forwards than checking `coordinates` one at a time. Probes are counted in
+    diff.forwards. An inferred declaration that groups nothing is returned too (ArrayResult.inferred says
+    what was found); grouped() tells whether it is used. A complex array (checked as its parts) has none:
+    a declaration is per element."""
+    if diff.parts(name):
+        return None
+    layer, scratch = counted(diff.layer, diff), diff.scratch(name)
+    declared = structure.declaration(layer, name, diff.arrays(), y_shape, rng, scratch=scratch,
+                                     base=lambda: diff.y0)
+    if declared is not None or not infer:
+        return declared
+    size = int(np.size(diff.arrays()[name]))
+    if int(coordinates) * diff.method.forwards <= inference.probe_forwards(size):
+        return None
+    found = inference.infer(layer, name, diff.arrays(), y_shape, rng, scratch=scratch)
+    return structure.declaration(layer, name, diff.arrays(), y_shape, rng, entries=found.entries,
+                                 inferred=found)
+
+
+def plan_of(check, coordinates) -> structure.Declaration | None:
+    """declaration() for an ArrayCheck, made once per array: a re-run at a smaller step (or of the
+    coordinates that failed) reuses it, probes and all."""
+    if not check.planned:
+        check.declaration = declaration(check.diff, check.name, check.y_shape, check.rng,
+                                        coordinates=coordinates, infer=check.infer)
+        check.planned = True
+    return check.declaration
+
+
+def grouped(declared) -> bool:
+    """Whether a plan groups with `declared`: a declaration, and not an inferred one with a group per
+    coordinate (no axis fits)."""
+    return declared is not None and (declared.inferred is None or declared.count < declared.size)
+
+
+def inferred(declared) -> bool:
+    """Whether `declared` groups coordinates on an inferred declaration (what the safety net re-checks)."""
+    return grouped(declared) and declared.inferred is not None
+
+
+def inferred_entries(declared) -> tuple | None:
+    """The entries of an inferred declaration (ArrayResult.inferred), None for a declared one or none."""
+    return None if declared is None or declared.inferred is None else tuple(declared.entries)
+
+
+def alone(coords):
+    """The plan of `coords` one coordinate per forward."""
+    return ((np.array([j], dtype=np.int64), None) for j in coords)
+
+
 def _evaluate(differencer, name, plan, total, eps=None):
     """(coords, central, left, right) per non-empty group of `plan` (`total` groups), in plan order.
 
@@ -141,15 +198,24 @@ def _evaluate(differencer, name, plan, total, eps=None):
             differencer.forwards += sum(d.forwards for d in forks)
 
 
-def run(differencer, name, plan, total, eps=None):
+def run(differencer, name, plan, total, eps=None, progress=None):
     """(coords, numeric, left, right) over every group of `plan` (`total` groups), concatenated in plan
-    order; left/right None without one-sided differences."""
+    order; left/right None without one-sided differences. progress(done, total): called with 0 first, then
+    every PROGRESS_EVERY seconds with the groups done, and with total at the end."""
     coords, central, left, right = [], [], [], []
+    last = time.perf_counter()
+    if progress is not None:
+        progress(0, total)
     for c, d, lft, rgt in _evaluate(differencer, name, plan, total, eps):
         coords.append(c)
         central.append(d)
         left.append(lft)
         right.append(rgt)
+        if progress is not None and time.perf_counter() - last >= PROGRESS_EVERY:
+            progress(min(len(coords), total), total)
+            last = time.perf_counter()
+    if progress is not None:
+        progress(total, total)
     if not coords:
         empty = np.zeros(0)
         return np.zeros(0, dtype=np.int64), empty, None, None

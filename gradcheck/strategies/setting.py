@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,6 +44,9 @@ class ArrayCheck:
     diff's arrays (a residual's tail input "x"); g: the analytic gradient (the array's shape); dtype: the
     analytic side's precision; rtol: resolved; rtol_given / atol_given: the caller's (None: the error
     model's); rounding: the method's rounding floor at eps (tolerance.rounding_atol).
+    infer: an array the layer declares no structure for gets one inferred (gradcheck.engine.inference);
+    progress: check()'s progress(array, groups done, groups total, coordinates), or None.
+    declaration: the structure.Declaration the coordinate strategies use, once planned (plans.plan_of).
     """
 
     diff: object
@@ -59,6 +63,10 @@ class ArrayCheck:
     y_shape: tuple[int, ...]
     samples: int
     directions: int
+    infer: bool = True
+    progress: Callable | None = None
+    declaration: object | None = None
+    planned: bool = False
 
     @property
     def method(self):
@@ -92,12 +100,21 @@ class ArrayCheck:
     def atol_at(self, h, rtol_h, scale) -> float:
         return tol_model.default_atol(self.method, h, rtol_h, scale, self.diff.S)
 
+    def reporter(self, coordinates: int) -> Callable[[int, int], None] | None:
+        """progress(done, total) for a plan's run (strategies.plans.run): check()'s progress callback with
+        this array's key and its `coordinates`; None without one."""
+        if self.progress is None:
+            return None
+        progress, key = self.progress, self.key
+        return lambda done, total: progress(key, done, total, int(coordinates))
 
-def make(diff, key, name, g, array_dtype, *, eps, rtol, atol, seed, y_shape, samples, directions):
+
+def make(diff, key, name, g, array_dtype, *, eps, rtol, atol, seed, y_shape, samples, directions, infer=True,
+         progress=None):
     g = np.asarray(g)
     dtype = analytic_dtype(array_dtype, g)
     method = diff.method
     rtol_ = tol_model.default_rtol(method, eps, dtype) if rtol is None else float(rtol)
     return ArrayCheck(diff, key, name, g, dtype, eps, rtol_, rtol, atol,
                       tol_model.rounding_atol(method, eps, diff.S), rng_of(seed, key), tuple(y_shape),
-                      samples, directions)
+                      samples, directions, bool(infer), progress)
