@@ -1,6 +1,7 @@
 """``gradcheck run [PATHS...]``: run YAML cases, show progress, then a table.
 
-Exit status: 0 when every case passes, 1 on any failure, 2 on a malformed case (after reporting it).
+Exit status: 0 when every case passes, 1 on any failure, undecided case or error, 2 on a malformed case
+(after reporting it).
 
 Thin front end: loading and running live in gradcheck.catalogue, the table's cells and the pages in
 gradcheck.output.
@@ -29,7 +30,7 @@ from gradcheck.catalogue.case import case_files
 from gradcheck.catalogue.runner import exit_code, run_paths
 from gradcheck.output import progress
 from gradcheck.output.table import NARROW_WIDTH, STYLE, build
-from gradcheck.results import NEAR_MISS
+from gradcheck.results import NEAR_MISS, NOT_PASSED, STATUSES
 
 WIDE_LOG = 200  # columns of a --wide table in a log (no terminal)
 
@@ -123,10 +124,10 @@ def run(paths: tuple[str, ...], json_file: str | None, seed: int | None, timeout
 
     out.print(build(outcomes, out.width, out.is_terminal, wide))
     for outcome in outcomes:
-        if outcome.status in ("fail", "error"):
+        if outcome.status in NOT_PASSED:
             out.print(escape(outcome.verdict), soft_wrap=True)  # one-line errors stay one line
     code = 130 if interrupted else exit_code(outcomes)
-    counts = {s: sum(o.status == s for o in outcomes) for s in ("pass", "fail", "error", "malformed")}
+    counts = {s: sum(o.status == s for o in outcomes) for s in STATUSES}
     stopped = "interrupted (Ctrl-C) after these cases; " if interrupted else ""
     out.print(stopped + ", ".join(f"{n} {s}" for s, n in counts.items() if n) + f"; exit {code}")
     if json_file:
@@ -202,12 +203,12 @@ def explain(case: str, paths: tuple[str, ...], out_dir: str, seed: int | None, t
         click.echo(f"gradcheck explain: {exc}", err=True)
         sys.exit(2)
     statuses = {explain_case(c, out_dir, seed, echo=click.echo, timeout=timeout) for c in cases}
-    sys.exit(2 if "malformed" in statuses else 1 if statuses & {"fail", "error"} else 0)
+    sys.exit(2 if "malformed" in statuses else 1 if statuses & set(NOT_PASSED) else 0)
 
 
 def explain_case(case, out_dir, seed=None, echo=print, timeout=None) -> str:
     """Run one Case with every array swept and diagnosed, print the verdict and diagnosis, write every
-    array's pictures to out_dir as PNG. Returns the case's status ("pass", "fail", "error", "malformed"):
+    array's pictures to out_dir as PNG. Returns the case's status (results.STATUSES):
     a case that raises or times out prints its one-line error instead."""
     from gradcheck.catalogue import isolation
     from gradcheck.catalogue.runner import run_one

@@ -227,7 +227,7 @@ class CaseItem(pytest.Item):
         worker = self.config.stash.setdefault(_WORKER, isolation.Worker())
         keep = html_parts if explain is not None else None
         outcome = worker.run(self.case, seed, explain, keep, limit, source)
-        if outcome.status in ("pass", "fail"):
+        if outcome.status in ("pass", "fail", "undecided"):
             if outcome.kept is not None:
                 row, section = outcome.kept
                 row.file = str(self.path)

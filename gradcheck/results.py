@@ -17,6 +17,9 @@ from gradcheck.engine.verdict import Verdict
 
 SHOW_WORST = 10  # elements listed per array (largest error / tolerance first)
 SHOW_IN_TEXT = 3  # of which the verdict text prints
+# What a case can come to, in the order tables and counts list them: a Report's status, then the runner's.
+STATUSES = ("pass", "fail", "undecided", "error", "malformed")
+NOT_PASSED = ("fail", "undecided", "error")  # ran and did not pass: their verdict lines are printed
 NEAR_MISS = 0.5  # a passing array whose margin is above this is within a factor 2 of failing: shown
 
 
@@ -169,6 +172,18 @@ class Report:
     def passed(self) -> bool:
         results = self.results()
         return self.cause is None and bool(results) and all(r.passed for r in results)
+
+    @property
+    def status(self) -> str:
+        """"pass"; "undecided" when nothing failed but some checks could not be decided (coinciding kinks:
+        not a pass, and not a wrong gradient); else "fail"."""
+        if self.passed:
+            return "pass"
+        results = self.results()
+        if (self.cause is None and results and all(r.failed == 0 and r.checked > 0 for r in results)
+                and any(r.undecided for r in results)):
+            return "undecided"
+        return "fail"
 
     @property
     def margin(self) -> float:

@@ -40,7 +40,8 @@ def test_all_passing_exits_0_with_progress_table_and_json(folder, tmp_path):
     assert lines[-1] == "1 pass; exit 0"
     assert "\x1b[" not in result.output  # no terminal: no colour codes in a CI log
     report = json.loads(out.read_text())
-    assert report["exit_code"] == 0 and report["counts"] == {"pass": 1, "fail": 0, "error": 0, "malformed": 0}
+    assert report["exit_code"] == 0 and report["counts"] == {"pass": 1, "fail": 0, "undecided": 0, "error": 0,
+                                                         "malformed": 0}
     (case,) = report["cases"]
     assert case["case"] == "fc-good" and case["status"] == "pass" and case["passed"] is True
     assert case["file"] == str(folder / "good.yaml")

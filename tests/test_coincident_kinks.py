@@ -164,3 +164,67 @@ def test_kinks_beyond_the_analysis_limit_are_named_in_a_warning():
     report = gradcheck.check(UnstructuredReLU(), {"x": np.zeros(n)})
     assert report.passed and len(report.arrays["x"].kinks) == n
     assert any(f"only {kinks.ANALYSE_SINGLES} of {n} kink(s)" in w for w in report.warnings)
+
+
+# -- an undecided case through the runner, the table, JSON, HTML and exit status --------------------------
+
+DEGENERATE_CASE = """\
+name: fc-relu-at-zero
+source: "FC -> ReLU at x = 0, b = 0: every output is a kink"
+stack:
+  - {name: fc, layer: fully_connected}
+  - {name: relu, layer: relu}
+inputs:
+  x: {shape: [2, 3], init: zeros}
+  fc.W: {shape: [3, 4]}
+  fc.b: {shape: [4], init: zeros}
+"""
+
+
+def test_report_status_tells_undecided_from_fail_and_pass():
+    assert gradcheck.check(fc_relu(), degenerate()).status == "undecided"
+    rng = np.random.default_rng(0)
+    moved = {"x": rng.standard_normal((2, 3)), "fc.W": rng.standard_normal((3, 4)), "fc.b": np.zeros(4)}
+    assert gradcheck.check(fc_relu(), moved).status == "pass"
+
+    class WrongW(FullyConnected):
+        def backward(self, dy, cache):
+            g = super().backward(dy, cache)
+            return {**g, "W": g["W"] + 1.0}
+
+    wrong = Sequential([("fc", WrongW()), ("relu", ReLU())])
+    assert gradcheck.check(wrong, degenerate()).status == "fail"  # a wrong gradient next to undecided ones
+    assert gradcheck.check(fc_relu(), degenerate(), wrt=[]).status == "fail"  # nothing checked
+
+
+def test_an_undecided_case_is_shown_as_undecided_and_does_not_pass(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from gradcheck.cli import main
+
+    (tmp_path / "degenerate.yaml").write_text(DEGENERATE_CASE)
+    out = tmp_path / "out.json"
+    result = CliRunner().invoke(main, ["run", str(tmp_path), "--json", str(out), "--report",
+                                       str(tmp_path / "html")])
+    assert result.exit_code == 1, result.output
+    rows = [line for line in result.output.splitlines() if "fc-relu-at-zero" in line and "|" in line]
+    assert rows and "UNDECIDED" in rows[0] and "FAIL" not in rows[0]
+    assert "1 undecided; exit 1" in result.output
+    assert "UNDECIDED fc-relu-at-zero:" in result.output  # the verdict line is printed, as for a failure
+    document = json.loads(out.read_text())
+    assert document["counts"] == {"pass": 0, "fail": 0, "undecided": 1, "error": 0, "malformed": 0}
+    case = document["cases"][0]
+    assert case["status"] == "undecided" and case["passed"] is False
+    page = (tmp_path / "html" / "index.html").read_text()
+    assert "<td class='undecided'>UNDECIDED</td>" in page and "1 undecided" in page
+
+
+def test_an_undecided_case_fails_under_pytest_with_its_verdict(pytester):
+    pytester.makefile(".ini", pytest="[pytest]\ngradcheck_cases = cases\n")
+    pytester.mkdir("cases")
+    (pytester.path / "cases" / "degenerate.yaml").write_text(DEGENERATE_CASE)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*UNDECIDED fc-relu-at-zero:*several kinks coincide*"])

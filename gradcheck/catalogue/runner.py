@@ -14,6 +14,7 @@ import numpy as np
 from gradcheck.catalogue.case import Case, load_paths
 from gradcheck.errors import CaseError
 from gradcheck.output.json import error_dict, report_dict
+from gradcheck.results import NOT_PASSED
 
 
 def first_forward(case: Case, arrays: dict) -> tuple:
@@ -46,7 +47,8 @@ def run_case(case: Case, seed: int | None = None, explain: float | None = None,
 class Outcome:
     """What one case (or one malformed file) came to, without the Report's big arrays.
 
-    status: "pass" | "fail" (gradients disagree) | "error" (the layer or checker raised, or the case ran out
+    status: "pass" | "fail" (gradients disagree) | "undecided" (nothing failed, but coinciding kinks left
+    checks that finite differences cannot decide) | "error" (the layer or checker raised, or the case ran out
     of time) | "malformed". data: the JSON form (gradcheck.output.json). kept: what ``keep(report)`` made of
     the Report (run_one), e.g. the HTML report's section. trace: the user's frames of an error, as text.
     """
@@ -108,7 +110,7 @@ def run_one(case: Case, seed: int | None = None, explain: float | None = None,
         outcome = error_outcome(case, one_line(exc), start)
         outcome.trace = _user_trace(exc)
         return outcome
-    return Outcome(case.name, str(case.file), "pass" if report.passed else "fail", report_dict(case, report),
+    return Outcome(case.name, str(case.file), report.status, report_dict(case, report),
                    seconds=time.perf_counter() - start, kept=kept)
 
 
@@ -147,10 +149,11 @@ def run_paths(paths: Iterable[str | Path], seed: int | None = None,
 
 
 def exit_code(outcomes: Iterable[Outcome]) -> int:
-    """0 when every case passed, 2 when any case is malformed, else 1 when any failed or raised."""
+    """0 when every case passed, 2 when any case is malformed, else 1 when any failed, was undecided or
+    raised."""
     statuses = {o.status for o in outcomes}
     if "malformed" in statuses:
         return 2
-    if statuses & {"fail", "error"}:
+    if statuses & set(NOT_PASSED):
         return 1
     return 0

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from gradcheck.output import explain
 from gradcheck.output.table import margin_text
-from gradcheck.results import NEAR_MISS
+from gradcheck.results import NEAR_MISS, STATUSES
 
 PARTS = "parts"
 
@@ -37,7 +37,7 @@ class Row:
     """One line of the verdict table."""
 
     case: str
-    status: str  # "pass" | "fail" | "error" | "malformed"
+    status: str  # one of results.STATUSES
     strategy: str = "-"
     margin: float | str | None = None
     worst: str = "-"
@@ -50,7 +50,7 @@ class Section:
     """What one case looks like: its verdict text, diagnosis, and PNG figures (bytes)."""
 
     case: str
-    status: str  # "fail" | "pass" (a near miss) | "error"
+    status: str  # "fail" | "undecided" | "pass" (a near miss) | "error"
     verdict: str
     diagnosis: str = ""
     figures: list[explain.Figure] = field(default_factory=list)
@@ -69,7 +69,7 @@ class Section:
 
 def row_of(report, file: str = "") -> Row:
     worst = "-" if report.worst is None else report.worst.where
-    return Row(report.case or "<unnamed case>", "pass" if report.passed else "fail", report.strategy,
+    return Row(report.case or "<unnamed case>", report.status, report.strategy,
                float(report.margin), worst, float(report.seconds), file)
 
 
@@ -80,7 +80,7 @@ def section_of(report, margin: float = NEAR_MISS) -> Section | None:
         return None
     text = explain.explain_text(report)
     verdict, _, diagnosis = text.partition("\n\ndiagnosis:\n")
-    return Section(report.case or "<unnamed case>", "pass" if report.passed else "fail", verdict, diagnosis,
+    return Section(report.case or "<unnamed case>", report.status, verdict, diagnosis,
                    explain.figures(report, margin))
 
 
@@ -95,9 +95,9 @@ STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 1200px; color: #222; }
 table { border-collapse: collapse; font-size: 0.9em; }
 th, td { border-bottom: 1px solid #ddd; padding: 0.25em 0.8em; text-align: left; }
-tr.fail td, tr.error td, tr.malformed td { background: #fde8e8; }
+tr.fail td, tr.undecided td, tr.error td, tr.malformed td { background: #fde8e8; }
 tr.near td { background: #fff6dc; }
-.pass { color: #17692a; } .fail, .error, .malformed { color: #b00020; font-weight: bold; }
+.pass { color: #17692a; } .fail, .undecided, .error, .malformed { color: #b00020; font-weight: bold; }
 pre { background: #f6f6f6; padding: 0.6em; overflow-x: auto; font-size: 0.85em; }
 figure { margin: 0.8em 0; } figcaption { font-size: 0.85em; color: #555; }
 img { max-width: 100%; }
@@ -108,7 +108,7 @@ section { border-top: 2px solid #ccc; margin-top: 1.5em; }
 def render(rows: list[Row], sections: list[Section], title: str = "gradcheck report") -> str:
     """The HTML text of the page."""
     esc = html.escape
-    counts = {s: sum(r.status == s for r in rows) for s in ("pass", "fail", "error", "malformed")}
+    counts = {s: sum(r.status == s for r in rows) for s in STATUSES}
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no cases"
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{esc(title)}</title>"
              f"<style>{STYLE}</style></head><body>",

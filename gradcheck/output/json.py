@@ -43,7 +43,7 @@ def _entry(entry: Any) -> Any:
 def report_dict(case: Any, report: Any) -> dict:
     """A Report as plain JSON data (no arrays), with the case's file and source."""
     return {"case": case.name, "file": str(case.file), "line": case.line, "source": case.source,
-            "status": "pass" if report.passed else "fail", "passed": bool(report.passed),
+            "status": report.status, "passed": bool(report.passed),
             "seed": int(report.seed), "strategy": report.strategy, "method": report.method,
             "margin": _number(report.margin), "worst": element_dict(report.worst),
             "seconds": _number(report.seconds), "forwards": int(report.forwards),

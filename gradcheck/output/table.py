@@ -19,7 +19,8 @@ NARROW_WIDTH = 100  # columns the default layout fits
 # (1.23e-05), worst at (x[12, 424, 6, 2]; wider indices wrap at their commas), strategy (directional), s
 FIXED = {"verdict": 9, "err/tol": 8, "worst at": 17, "strategy": 11, "s": 6}
 MIN_CASE = 16
-STYLE = {"pass": "green", "fail": "bold red", "error": "bold red", "malformed": "bold yellow"}
+STYLE = {"pass": "green", "fail": "bold red", "undecided": "bold magenta", "error": "bold red",
+         "malformed": "bold yellow"}
 
 
 def worst_text(worst: dict | None, short: bool = False) -> str:
