@@ -47,7 +47,9 @@ class LSTMStep:
         layer.forward(**arrays)     -> ((h, c), cache)  a tuple of outputs, in ``outputs`` order
         layer.backward(dy, cache)   -> {name: gradient}  dy = (dh, dc), a tuple in ``outputs`` order
         layer.structure(name, shapes, output) -> the declaration of gradcheck.structure for one output:
-                                       one entry per axis of arrays[name], axes referring to that output
+                                       one entry per axis of arrays[name], axes referring to that output;
+                                       the two-argument call structure(name, shapes), no output named,
+                                       returns None (no declaration), which is always safe
 
     The checked loss is L = sum(G_h * h) + sum(G_c * c) for one random cotangent per output, and backward
     returns dL/d(input) for every input. backward does not modify dh, dc (or anything else) in place.
@@ -112,14 +114,17 @@ class LSTMStep:
             "b": da.sum(axis=0),
         }
 
-    def structure(self, name, shapes, output):
+    def structure(self, name, shapes, output=None):
         """Which slice of `output` ("h" or "c") each coordinate of input `name` touches (gradcheck.structure).
 
         The footprints are the same on both outputs: x[n, :] and h_prev[n, :] reach h[n, :], c[n, :]
         (``(0, None)``); c_prev is element-wise, c_prev[n, j] -> c[n, j], h[n, j] (``(0, 1)``). A weight
         column k of Wx, Wh, b reaches unit k mod H of every sample, which one identity or window per axis
-        cannot say: no declaration (None), so each weight is perturbed on its own.
+        cannot say: no declaration (None), so each weight is perturbed on its own. Without an output
+        (a caller that knows only single-output layers) nothing is declared either.
         """
+        if output is None:
+            return None
         if output not in self.outputs:
             raise ValueError(f"LSTMStep: no output {output!r}; outputs are {', '.join(self.outputs)}")
         return {"x": (0, None), "h_prev": (0, None), "c_prev": (0, 1)}.get(name)

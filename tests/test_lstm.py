@@ -177,6 +177,29 @@ def test_structure_declares_nothing_for_weights_and_rejects_unknown_outputs():
             assert layer.structure(name, shapes, output) is None
     with pytest.raises(ValueError, match="no output 'y'"):
         layer.structure("x", shapes, "y")
+    for name in layer.inputs:  # the two-argument call declares nothing (safe for a single-output checker)
+        assert layer.structure(name, shapes) is None
+
+
+def test_todays_checker_sees_the_two_outputs_stacked():
+    """gradcheck.check knows one output y: np.asarray((h, c)) stacks the equal-shaped outputs to (2, N, H),
+    its cotangent G of that shape unpacks into (dh, dc) in backward, and L = sum(G * y) is the two-output
+    loss. This pins that behaviour (it would break for outputs of different shapes) until the checker
+    reads ``outputs``; a wrong forget-gate derivative is caught through it."""
+    gradcheck = pytest.importorskip("gradcheck")
+
+    class WrongForgetGate(LSTMStep):
+        def backward(self, dy, cache):
+            grads = super().backward(dy, cache)
+            grads["b"] = grads["b"].copy()
+            grads["b"][2] *= 2
+            return grads
+
+    arrays = random_arrays(np.random.default_rng(70), 2, 3, 2)
+    assert gradcheck.check(LSTMStep(), arrays, strategy="exhaustive").passed
+    report = gradcheck.check(WrongForgetGate(), arrays, strategy="exhaustive")
+    assert not report.passed
+    assert [r.name for r in report.results() if not r.passed] == ["b"]
 
 
 # ---------------------------------------------------------------- torch.nn.LSTMCell as the oracle
