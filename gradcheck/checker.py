@@ -5,6 +5,7 @@ For a seeded standard-normal G of the output's shape, L(arrays) = sum(G * layer.
 (gradcheck.engine.methods), along the coordinates or directions a strategy chooses (gradcheck.strategies),
 is compared element by element with layer.backward(G, cache)[a] under the error model's tolerances
 (gradcheck.engine.tolerance); kinks are told apart by gradcheck.engine.verdict.
+Several outputs: L is the sum over them, sum_k sum(G_k * y_k) (gradcheck.engine.outputs).
 """
 
 from __future__ import annotations
@@ -122,7 +123,8 @@ def check(layer, arrays, *, strategy="exhaustive", method=None, eps=None, rtol=N
         problem.require_deterministic()
     forwards = problem.forwards + sum(d.forwards for d in {id(d): d for d, _ in diffs.values()}.values())
     report = Report(case=name, arrays=results, residuals=residual_results, seed=int(seed), strategy=strategy,
-                    method=method.name, seconds=time.perf_counter() - t0, forwards=forwards, eps=eps)
+                    method=method.name, seconds=time.perf_counter() - t0, forwards=forwards, eps=eps,
+                    outputs=dict(getattr(problem.layer, "output_shapes", {})))
     if explain is not None:
         _explain(report, problem, diffs, explain)
     return report

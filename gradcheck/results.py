@@ -136,6 +136,7 @@ class Report:
     forwards: int
     eps: float = float("nan")
     warnings: list[str] = field(default_factory=list)  # contract remarks that do not change the verdict
+    outputs: dict[str, tuple[int, ...]] = field(default_factory=dict)  # several outputs: name -> shape
 
     def results(self) -> list[ArrayResult]:
         return [*self.arrays.values(), *self.residuals.values()]

@@ -181,12 +181,17 @@ def test_structure_declares_nothing_for_weights_and_rejects_unknown_outputs():
         assert layer.structure(name, shapes) is None
 
 
-def test_todays_checker_sees_the_two_outputs_stacked():
-    """gradcheck.check knows one output y: np.asarray((h, c)) stacks the equal-shaped outputs to (2, N, H),
-    its cotangent G of that shape unpacks into (dh, dc) in backward, and L = sum(G * y) is the two-output
-    loss. This pins that behaviour (it would break for outputs of different shapes) until the checker
-    reads ``outputs``; a wrong forget-gate derivative is caught through it."""
+def test_the_checker_reads_outputs_one_cotangent_each_and_the_structure_per_output():
+    """gradcheck.check reads ``outputs``: backward gets (dh, dc) as a tuple of arrays of the outputs' own
+    shapes (no longer a stacked (2, N, H) array), the report names both outputs, x is grouped by its
+    per-output declaration (one group per column of x), and a wrong forget-gate derivative is caught on b."""
     gradcheck = pytest.importorskip("gradcheck")
+    seen = []
+
+    class Recording(LSTMStep):
+        def backward(self, dy, cache):
+            seen.append(dy)
+            return super().backward(dy, cache)
 
     class WrongForgetGate(LSTMStep):
         def backward(self, dy, cache):
@@ -196,10 +201,17 @@ def test_todays_checker_sees_the_two_outputs_stacked():
             return grads
 
     arrays = random_arrays(np.random.default_rng(70), 2, 3, 2)
-    assert gradcheck.check(LSTMStep(), arrays, strategy="exhaustive").passed
+    report = gradcheck.check(Recording(), arrays, strategy="exhaustive")
+    assert report.passed
+    assert isinstance(seen[0], tuple) and [g.shape for g in seen[0]] == [(2, 2), (2, 2)]
+    assert report.outputs == {"h": (2, 2), "c": (2, 2)}
+    assert "outputs h (2, 2), c (2, 2): L = sum(G_h * h) + sum(G_c * c)" in str(report)
+    # x (2, 3) -> h, c (2, 2) through (0, None): 3 groups, after 1 + 3 probe forwards (complex step)
+    assert report.arrays["x"].forwards == 1 + 3 + 3
     report = gradcheck.check(WrongForgetGate(), arrays, strategy="exhaustive")
     assert not report.passed
     assert [r.name for r in report.results() if not r.passed] == ["b"]
+    assert [e.index for e in report.arrays["b"].worst if e.failed] == [(2,)]
 
 
 # ---------------------------------------------------------------- torch.nn.LSTMCell as the oracle

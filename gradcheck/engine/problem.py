@@ -1,6 +1,7 @@
 """The checked quantity, set up once: the layer at the base point, its seeded cotangent G, its backward.
 
-For a seeded standard-normal G of the output's shape, L(arrays) = sum(G * layer.forward(**arrays)[0]).
+For a seeded standard-normal G of the output's shape, L(arrays) = sum(G * layer.forward(**arrays)[0]);
+a layer with several outputs is seen as one with their flat concatenation (gradcheck.engine.outputs).
 The analytic side is layer.backward(G, cache), run in the arrays' own dtype on read-only views (float32
 arrays give a float32 backward); the numeric side (gradcheck.engine.differencing) always runs in float64
 on exact copies. S = sum(|G * y|) is the size of L's terms, which the rounding bounds scale with.
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gradcheck.engine import outputs
 from gradcheck.engine.differencing import Differencer, read_only
 from gradcheck.errors import LayerContractError
 
@@ -84,6 +86,7 @@ class Problem:
         validate_arrays(layer, arrays)
         views = {k: read_only(v) for k, v in arrays.items()}
         y, cache = layer.forward(**views)
+        layer, y = outputs.flattened(layer, y)  # several outputs: one flat y (gradcheck.engine.outputs)
         y = np.asarray(y)
         G = cotangent(y, seed)
         grads = layer.backward(G, cache)

@@ -39,7 +39,8 @@ def report_dict(case: Any, report: Any) -> dict:
             "seconds": _number(report.seconds), "forwards": int(report.forwards),
             "arrays": {n: array_dict(a) for n, a in report.arrays.items()},
             "residuals": {n: array_dict(a) for n, a in report.residuals.items()},
-            "warnings": list(report.warnings), "verdict": str(report)}
+            "warnings": list(report.warnings), "verdict": str(report),
+            "outputs": {n: [int(v) for v in s] for n, s in report.outputs.items()}}
 
 
 def error_dict(error: Any, case: Any = None) -> dict:
