@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from gradcheck import strategies
+from gradcheck import layout, strategies
 from gradcheck.engine import convergence, diagnosis, methods
 from gradcheck.engine.problem import Problem, layer_name
 from gradcheck.engine.residuals import residual_problem
@@ -63,9 +63,20 @@ def _options(layer, arrays, strategy, method, eps, samples, directions, wrt):
     return method, eps, samples, directions, wrt
 
 
+def _layouts(layer, arrays, layouts) -> dict:
+    """layouts validated: names of inputs, layouts gradcheck.layout knows, 4-D arrays."""
+    layouts = dict(layouts or {})
+    for k, lay in layouts.items():
+        if k not in layer.inputs:
+            raise LayerContractError(f"{layer_name(layer)}: layouts names {k}, not an input of the layer "
+                                     f"(inputs: {', '.join(layer.inputs)})")
+        layout.check(k, lay, np.shape(arrays[k]))
+    return layouts
+
+
 def check(layer, arrays, *, strategy="exhaustive", method=None, eps=None, rtol=None, atol=None, samples=None,
           directions=None, seed=0, wrt=None, residuals=None, name=None, keep_analytic=False,
-          explain=None) -> Report:
+          explain=None, layouts=None) -> Report:
     """Compare layer.backward with numerical derivatives; return a Report (never raises on a mismatch).
 
     arrays: name -> array, every name in layer.inputs and layer.constants; never modified.
@@ -81,11 +92,14 @@ def check(layer, arrays, *, strategy="exhaustive", method=None, eps=None, rtol=N
     3x), and its ArrayResult.analytic is None.
     explain: a margin (e.g. results.NEAR_MISS), or None: every array that fails or whose margin is above
     it also gets its error-vs-eps sweep and a diagnosis (what the pictures and `gradcheck explain` show).
+    layouts: array name -> axis layout of a 4-D array (gradcheck.layout: "NHWC" channels-last maps, "HWIO"
+    channels-last kernels), kept in its ArrayResult.layout so pictures and diagnoses read it as maps.
     Raises LayerContractError (a ValueError) when the layer or the arrays break the layer contract.
     """
     t0 = time.perf_counter()
     method, eps, samples, directions, wrt = _options(layer, arrays, strategy, method, eps, samples,
                                                      directions, wrt)
+    layouts = _layouts(layer, arrays, layouts)
     problem = Problem.build(layer, arrays, seed)
     grads = problem.grads
     per_array = dict(eps=eps, rtol=rtol, atol=atol, seed=seed, y_shape=problem.y.shape, samples=samples,
@@ -118,6 +132,8 @@ def check(layer, arrays, *, strategy="exhaustive", method=None, eps=None, rtol=N
     except StructureMismatch:
         problem.require_deterministic()
         raise
+    for k, r in results.items():
+        r.layout = layouts.get(k)
     every = [*results.values(), *residual_results.values()]
     if not all(res.passed and not res.kinks for res in every):  # a "kink" excuses a mismatch: confirm too
         problem.require_deterministic()

@@ -105,6 +105,7 @@ class ArrayResult:
     sampled: tuple[np.ndarray, np.ndarray] | None = None  # see numeric
     sweep: object | None = None  # Convergence over the full eps sweep (check(explain=...)), for pictures
     diagnosis: list[str] = field(default_factory=list)  # sentences (check(explain=...))
+    layout: str | None = None  # axis order of a 4-D array (gradcheck.layout): "NHWC" for channels-last maps
 
     @property
     def passed(self) -> bool:

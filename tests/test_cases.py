@@ -49,7 +49,7 @@ def fc_message(x_shape, W_shape, b_shape):
 
 KNOWN = ", ".join(registry.names())
 CHECK_KEYS = "strategy, method, eps, rtol, atol, samples, directions, seed, wrt, residuals"
-TOP_KEYS = "name, source, layer, config, stack, inputs, check, expect"
+TOP_KEYS = "name, source, layer, config, stack, inputs, check, expect, layout"
 
 # (id, case text, line, field, what was expected). The text is FC_OK with one thing broken.
 MALFORMED = [
@@ -58,7 +58,7 @@ MALFORMED = [
     ("unknown-check-key", FC_OK.replace("{strategy: exhaustive}", "{strategy: exhaustive, sample: 3}"), 8,
      "check.sample", f"unknown key (did you mean 'samples'?); expected one of: {CHECK_KEYS}"),
     ("unknown-array-key", FC_OK.replace("scale: 0.1", "std: 0.1"), 6, "inputs.W.std",
-     "unknown key; expected one of: shape, init, scale, classes, values, dtype"),
+     "unknown key; expected one of: shape, init, scale, classes, values, dtype, layout"),
     ("unknown-layer", FC_OK.replace("layer: fully_connected", "layer: fully_conected"), 3, "layer",
      f"unknown layer 'fully_conected' (did you mean 'fully_connected'?); expected one of: {KNOWN}, "
      "or package.module:ClassName"),

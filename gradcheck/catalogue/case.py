@@ -95,6 +95,17 @@ class Case:
         seed = self.seed if seed is None else seed
         return {name: make_array(name, spec, seed) for name, spec in self.data["inputs"].items()}
 
+    def layouts(self) -> dict[str, str]:
+        """Axis layouts of the 4-D differentiable inputs: their own ``layout``, else the case's ``layout``
+        (NCHW, the canonical order, is left out)."""
+        default = self.data.get("layout")
+        shapes, out = self.shapes(), {}
+        for name, spec in self.data["inputs"].items():
+            lay = spec.get("layout", default if len(shapes[name]) == 4 else None)
+            if lay is not None and lay not in ("NCHW", "OIHW") and name in self.layer.inputs:
+                out[name] = lay
+        return out
+
     def options(self, seed: int | None = None) -> dict:
         """Keyword arguments for gradcheck.check (``seed`` overrides ``check.seed``)."""
         opts = self.check_options
@@ -102,6 +113,8 @@ class Case:
             opts["seed"] = seed
         opts.setdefault("seed", 0)
         opts["name"] = self.name
+        if self.layouts():
+            opts["layouts"] = self.layouts()
         return opts
 
 
@@ -194,6 +207,9 @@ def _check_semantics(case: Case) -> None:
         if name in inputs and dtype is not None and dtype.startswith("int"):
             raise case.error(at + ["dtype"],
                              f"expected a float dtype for a differentiable input; got {dtype}")
+        if "layout" in spec and len(shape_of(spec)) != 4:
+            raise case.error(at + ["layout"], f"expected a 4-D array for layout {spec['layout']}; {name} has "
+                                              f"shape {list(shape_of(spec))}")
     check = data.get("check", {})
     for name in check.get("wrt", []):
         if name not in inputs:

@@ -10,6 +10,8 @@ diagnose(result) names the pattern when one fits (checked in this order):
     holes         analytic is 0 where numeric is not, elsewhere right (a stride: entries never written)
     few elements  only a few elements are wrong, elsewhere right
 
+Tiles are the last two axes and maps axis 1 in gradcheck's own order; an array with a layout
+(ArrayResult.layout: NHWC maps, HWIO kernels) is transposed into it first (gradcheck.layout).
 Computed by the check (check(explain=...)) and stored in ArrayResult.diagnosis, so renderers only print it.
 """
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from gradcheck import layout
 from gradcheck.results import index_text
 
 CLOSE = 1e-6  # relative agreement for a pattern to fit (well above checker rounding, far below a bug)
@@ -38,8 +41,9 @@ def diagnose(result) -> list[str]:
         where = ", ".join(index_text(e.array, e.index) for e in result.located if e.failed)
         where = where or "no single element"
         return [f"{result.name}: wrong along {result.failed} random direction(s); bisection located {where}"]
-    g = np.real(np.asarray(result.analytic)).astype(np.float64)
-    n = np.asarray(result.numeric, dtype=np.float64)
+    lay = getattr(result, "layout", None)
+    g = layout.canonical(np.real(np.asarray(result.analytic)).astype(np.float64), lay)
+    n = layout.canonical(np.asarray(result.numeric, dtype=np.float64), lay)
     have = np.isfinite(n) & np.isfinite(g)
     if not have.any():
         return [f"{result.name}: no finite element to compare"]

@@ -27,7 +27,7 @@ def array_dict(a: Any) -> dict:
             "checked": int(a.checked), "failed": int(a.failed), "kinks": len(a.kinks),
             "margin": _number(a.margin), "passed": bool(a.passed),
             "worst": [element_dict(e) for e in a.worst], "forwards": int(a.forwards),
-            "seconds": _number(a.seconds), "joint": list(a.joint)}
+            "seconds": _number(a.seconds), "joint": list(a.joint), "layout": a.layout}
 
 
 def report_dict(case: Any, report: Any) -> dict:
