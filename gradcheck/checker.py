@@ -97,6 +97,8 @@ def check(layer, arrays, *, strategy="exhaustive", method=None, eps=None, rtol=N
     Raises LayerContractError (a ValueError) when the layer or the arrays break the layer contract.
     """
     t0 = time.perf_counter()
+    if hasattr(layer, "with_dtypes"):  # an adapter (gradcheck.pair): integer arrays are its constants
+        layer = layer.with_dtypes({k: np.asarray(v).dtype for k, v in arrays.items()})
     method, eps, samples, directions, wrt = _options(layer, arrays, strategy, method, eps, samples,
                                                      directions, wrt)
     layouts = _layouts(layer, arrays, layouts)

@@ -4,7 +4,8 @@ A case file holds one case, or a small family as several YAML documents separate
 
     name: fc-100-10-batch10
     source: 002 - "the last FC layer ... 100 inputs, 10 outputs ... batch_size=10"
-    layer: fully_connected          # registry name, or "package.module:ClassName" next to the case file
+    layer: fully_connected          # registry name, "package.module:ClassName" next to the case file, or
+                                    # "module:affine", a function pair affine_forward / affine_backward
     config: {}                      # constructor keyword arguments
     inputs:                         # one entry per array the layer takes (inputs and constants)
       x: {shape: [10, 100]}
@@ -36,7 +37,7 @@ import numpy as np
 import yaml
 
 from gradcheck.catalogue import registry, schema
-from gradcheck.catalogue.arrays import make_array, shape_of
+from gradcheck.catalogue.arrays import dtype_of, make_array, shape_of
 from gradcheck.catalogue.yaml_io import field_name, line_of, parse
 from gradcheck.errors import CaseError
 
@@ -243,6 +244,8 @@ def load_file(path: str | Path) -> list[Case]:
     for node, data in parse(file):
         schema.validate(file, node, data)
         case = Case(name=data["name"], file=file, data=data, node=node, layer=_build_layer(file, node, data))
+        if hasattr(case.layer, "with_dtypes"):  # a function pair: its integer arrays (labels) are constants
+            case.layer = case.layer.with_dtypes({n: dtype_of(spec) for n, spec in data["inputs"].items()})
         _check_semantics(case)
         if any(c.name == case.name for c in cases):
             raise case.error(["name"],
