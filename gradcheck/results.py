@@ -169,3 +169,10 @@ class Report:
         from gradcheck.output.text import verdict
 
         return verdict(self)
+
+    def _repr_html_(self) -> str:
+        """In a notebook: the verdict, and the heat maps and error-vs-eps plot of every failing array
+        (gradcheck.output.html.notebook)."""
+        from gradcheck.output.html import notebook
+
+        return notebook(self)
