@@ -1,5 +1,8 @@
 """gradcheck.stateful (gradcheck.adapters.stateful): objects with forward(X) that keeps its input and
-backward(dLdy) that returns dX and leaves dW, db on the object."""
+backward(dLdy) that returns dX and leaves dW, db on the object; README's recipe run as written."""
+
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -7,6 +10,23 @@ import pytest
 import gradcheck
 from gradcheck.errors import LayerContractError
 from tests.stateful_layers import BatchNorm, Conv2D, Dense
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def readme_block(heading):
+    """The first ```python block after the README heading `heading`."""
+    text = README.read_text(encoding="utf-8")
+    start = text.index(heading)
+    return re.search(r"```python\n(.*?)```", text[start:], re.S).group(1)
+
+
+def test_the_readme_recipe_runs_as_written():
+    namespace = {}
+    exec(compile(readme_block("### A stateful layer object"), "README.md", "exec"), namespace)
+    report = namespace["report"]
+    assert report.passed and set(report.arrays) == {"X", "W", "b"}
+    assert namespace["layer"].inputs == ("X", "W", "b")
 
 
 @pytest.mark.parametrize("method", ["central", "complex"])
