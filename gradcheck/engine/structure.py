@@ -27,13 +27,21 @@ holds ``size`` consecutive indices); identity axes are shared by all colours. On
 
 A declaration is not trusted: ``groups`` first perturbs a few random single coordinates and raises
 :class:`StructureMismatch` if the output moved outside the declared footprint.
+
+Several outputs (gradcheck.engine.outputs): the checker sees their concatenation, one flat output, and
+the layer declares per output, ``layer.structure(name, shapes, output)``, which comes here as a
+:class:`PerOutput`. Each output's declaration is parsed against that output's shape; the colouring of an
+input axis must hold on every output at once, so it is the finest one: an axis unrestricted on any output
+is coloured by its full index, else by the residue modulo the least common multiple of its periods
+(identity 1, window ``min(size, length)``). A Group's labels are the outputs' labels concatenated.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -61,8 +69,21 @@ class Group:
 
 
 @dataclass(frozen=True)
+class PerOutput:
+    """The declaration of a layer with several outputs, seen as one flat output (their concatenation).
+
+    outputs: (name, shape) per output, in order; entries: one declaration (as above) per output, for the
+    same input array.
+    """
+
+    outputs: tuple[tuple[str, tuple[int, ...]], ...]
+    entries: tuple
+
+
+@dataclass(frozen=True)
 class _Axis:
-    """One input axis of a validated declaration: kind is "full", "same" or "window"."""
+    """One input axis of a validated declaration: kind is "full", "same" or "window" (how it maps onto
+    the output); period: its colouring (0: the kind's own; several outputs may make it finer)."""
 
     kind: str
     length: int
@@ -70,38 +91,55 @@ class _Axis:
     stride: int = 1
     start: int = 0
     size: int = 1
+    period: int = 0
 
     @property
-    def period(self) -> int:
-        return min(self.size, self.length) if self.kind == "window" else 1
+    def step(self) -> int:
+        """Two indices of one colour are `step` apart (full: one index per colour)."""
+        if self.period:
+            return self.period
+        own = {"full": self.length, "same": 1, "window": min(self.size, self.length)}[self.kind]
+        return max(own, 1)
 
     @property
     def colours(self) -> int:
-        return {"full": self.length, "same": 1, "window": self.period}[self.kind]
+        return 0 if self.length == 0 else self.step
 
     def members(self, colour: int) -> np.ndarray:
         """Indices on this axis belonging to a colour (in the order they are laid out in coords)."""
-        if self.kind == "full":
-            return np.array([colour], dtype=np.int64)
-        if self.kind == "same":
-            return np.arange(self.length, dtype=np.int64)
-        return np.arange(colour, self.length, self.period, dtype=np.int64)
+        return np.arange(colour, self.length, self.step, dtype=np.int64)
 
     def positions(self, colour: int, n_out: int) -> np.ndarray:
         """For each index o of output axis ``out``: position in members(colour) of the one index touching
         it, or -1."""
         o = np.arange(n_out, dtype=np.int64)
+        step = self.step
         if self.kind == "same":
-            return np.where(o < self.length, o, -1)
+            return np.where((o < self.length) & (o % step == colour), o // step, -1)
         lo = np.maximum(o * self.stride + self.start, 0)
         hi = np.minimum(o * self.stride + self.start + self.size - 1, self.length - 1)
-        i = lo + (colour - lo) % self.period  # smallest index >= lo of this residue
-        return np.where(i <= hi, (i - colour) // self.period, -1)
+        i = lo + (colour - lo) % step  # smallest index >= lo of this residue
+        return np.where(i <= hi, (i - colour) // step, -1)
 
 
-def _parse(layer, name, shape, y_shape, entries) -> tuple[_Axis, ...]:
+@dataclass(frozen=True)
+class _Part:
+    """The declaration for one output: its name (None for a single-output layer), its shape, where its
+    elements start in the flat output, and the input's axes."""
+
+    output: str | None
+    shape: tuple[int, ...]
+    offset: int
+    axes: tuple[_Axis, ...]
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+
+def _parse(layer, name, shape, y_shape, entries, output=None) -> tuple[_Axis, ...]:
     """Validate a declaration against the input and output shapes."""
-    where = f"{type(layer).__name__}.structure({name!r})"
+    where = f"{type(layer).__name__}.structure({name!r}" + ("" if output is None else f", {output!r}") + ")"
     if not isinstance(entries, tuple | list) or len(entries) != len(shape):
         raise StructureMismatch(
             f"{where}: expected one entry per axis of {name} (shape {tuple(shape)}), got {entries!r}")
@@ -123,8 +161,9 @@ def _parse(layer, name, shape, y_shape, entries) -> tuple[_Axis, ...]:
                 "or (axis, stride, start, size)"
             )
         if not 0 <= axis.out < len(y_shape):
+            what = "the output" if output is None else f"output {output!r}"
             raise StructureMismatch(
-                f"{where}: axis {k} maps to output axis {axis.out}, but the output has shape {tuple(y_shape)}"
+                f"{where}: axis {k} maps to output axis {axis.out}, but {what} has shape {tuple(y_shape)}"
             )
         if axis.out in used:
             raise StructureMismatch(f"{where}: two axes of {name} map to output axis {axis.out}")
@@ -133,10 +172,32 @@ def _parse(layer, name, shape, y_shape, entries) -> tuple[_Axis, ...]:
     return tuple(axes)
 
 
-def _group(axes, shape, y_shape, colour) -> Group:
-    """coords and labels of one colour (one colour index per input axis), vectorised over the output."""
-    members = [axis.members(c) for axis, c in zip(axes, colour, strict=True)]
-    coords = np.ravel_multi_index(np.ix_(*members), shape).ravel().astype(np.int64)
+def _parts(layer, name, shape, y_shape, entries) -> tuple[_Part, ...]:
+    """The parts of a declaration (one, or one per output of a PerOutput), on a common colouring."""
+    if not isinstance(entries, PerOutput):
+        return (_Part(None, tuple(y_shape), 0, _parse(layer, name, shape, y_shape, entries)),)
+    parts, offset = [], 0
+    for (output, out_shape), declared in zip(entries.outputs, entries.entries, strict=True):
+        out_shape = tuple(int(n) for n in out_shape)
+        axes = _parse(layer, name, shape, out_shape, declared, output)
+        parts.append(_Part(output, out_shape, offset, axes))
+        offset += math.prod(out_shape)
+    if offset != math.prod(y_shape):
+        raise StructureMismatch(f"{type(layer).__name__}: the outputs hold {offset} elements, the flat "
+                                f"output {math.prod(y_shape)}")
+    steps = []
+    for j, length in enumerate(shape):
+        axes = [p.axes[j] for p in parts]
+        full = any(a.kind == "full" for a in axes)
+        step = length if full else math.lcm(*(a.step for a in axes))
+        steps.append(max(min(step, length), 1))
+    return tuple(replace(p, axes=tuple(replace(a, period=s) for a, s in zip(p.axes, steps, strict=True)))
+                 for p in parts)
+
+
+def _labels(axes, members, y_shape, colour) -> np.ndarray:
+    """For each element of one output: the position in the group's coords of the coordinate touching it,
+    or -1 (flat, C order)."""
     sizes = [len(m) for m in members]
     strides = np.cumprod([1, *sizes[:0:-1]])[::-1]  # C-order strides of the group's grid of members
     labels = np.zeros(y_shape, dtype=np.int64)
@@ -150,24 +211,45 @@ def _group(axes, shape, y_shape, colour) -> Group:
         labels += (pos * stride).reshape(bshape)
         valid &= (pos >= 0).reshape(bshape)
     labels[~valid] = -1
-    return Group(coords, labels.ravel())
+    return labels.ravel()
+
+
+def _group(parts, shape, colour) -> Group:
+    """coords and labels of one colour (one colour index per input axis), vectorised over the output;
+    the labels of several outputs concatenated."""
+    members = [axis.members(c) for axis, c in zip(parts[0].axes, colour, strict=True)]
+    coords = np.ravel_multi_index(np.ix_(*members), shape).ravel().astype(np.int64)
+    labels = [_labels(p.axes, members, p.shape, colour) for p in parts]
+    return Group(coords, labels[0] if len(labels) == 1 else np.concatenate(labels))
 
 
 def _colour_of(axes, index) -> tuple[int, ...]:
-    return tuple({"full": i, "same": 0, "window": i % axis.period}[axis.kind]
-                 for axis, i in zip(axes, index, strict=True))
+    return tuple(i % axis.step for axis, i in zip(axes, index, strict=True))
 
 
 def _position_in_group(axes, index) -> int:
     """Position of a coordinate in the coords of its own group (C order over the group's members)."""
     pos = 0
     for axis, c, i in zip(axes, _colour_of(axes, index), index, strict=True):
-        p = {"full": 0, "same": i, "window": i // axis.period}[axis.kind]
-        pos = pos * len(axis.members(c)) + p
+        pos = pos * len(axis.members(c)) + i // axis.step
     return pos
 
 
-def _probe(layer, name, arrays, y_shape, axes, rng, probes, scratch=None, base=None) -> None:
+def _part_of(parts, o) -> _Part | None:
+    """The part (output) that flat output element o belongs to."""
+    return next((p for p in parts if p.offset <= o < p.offset + p.size), None)
+
+
+def _output_element(parts, o) -> str:
+    """Flat output element o in the layer's own terms: ``y(1, 2)``, or ``c[1, 2]`` of an output c."""
+    p = _part_of(parts, o)
+    if p is None:
+        return f"y[{o}]"
+    index = tuple(int(i) for i in np.unravel_index(o - p.offset, p.shape))
+    return f"y{index}" if p.output is None else f"{p.output}{list(index)}"
+
+
+def _probe(layer, name, arrays, y_shape, parts, rng, probes, scratch=None, base=None) -> None:
     """Perturb single random coordinates; the output must not move outside the declared footprint.
 
     scratch: a writable array equal to arrays[name] (may be its memory) to perturb in place, each element
@@ -178,6 +260,7 @@ def _probe(layer, name, arrays, y_shape, axes, rng, probes, scratch=None, base=N
     shape = x.shape
     y0 = np.asarray(layer.forward(**arrays)[0] if base is None else base())
     xp = np.array(x, copy=True) if scratch is None else scratch
+    footprint_of = _footprint_of(parts, shape)
     for p in range(probes):
         flat = int(rng.integers(x.size))
         index = np.unravel_index(flat, shape)
@@ -195,8 +278,7 @@ def _probe(layer, name, arrays, y_shape, axes, rng, probes, scratch=None, base=N
             )
         same = (y1 == y0) | (np.isnan(y1) & np.isnan(y0))
         diff = np.where(same, 0.0, np.abs(y1 - y0)).ravel()
-        own = _group(axes, shape, y_shape, _colour_of(axes, index))
-        footprint = own.labels == _position_in_group(axes, index)
+        footprint = footprint_of(flat)
         finite = np.isfinite(y0) & np.isfinite(y1)
         scale = max(np.max(np.abs(y0[finite]), initial=0.0), np.max(np.abs(y1[finite]), initial=0.0), 1.0)
         eps = np.finfo(y0.dtype).eps if np.issubdtype(y0.dtype, np.inexact) else 0.0
@@ -205,23 +287,23 @@ def _probe(layer, name, arrays, y_shape, axes, rng, probes, scratch=None, base=N
             o = int(np.flatnonzero(leak)[0])
             raise StructureMismatch(
                 f"{type(layer).__name__}: structure declared for input {name!r} is wrong: probe {p} "
-                f"perturbed "
-                f"{name}{tuple(int(i) for i in index)} and output y{np.unravel_index(o, y_shape)} changed by "
-                f"{diff[o]:.3g}, outside the declared footprint ({int(leak.sum())} elements leaked)")
+                f"perturbed {name}{tuple(int(i) for i in index)} and output {_output_element(parts, o)} "
+                f"changed by {diff[o]:.3g}, outside the declared footprint ({int(leak.sum())} elements "
+                f"leaked)")
 
 
 def _declared(layer, name, arrays, y_shape, rng, probes, scratch=None, base=None):
-    """(axes, shape, y_shape) of the layer's declaration for ``arrays[name]``, checked by ``probes`` random
+    """(parts, shape) of the layer's declaration for ``arrays[name]``, checked by ``probes`` random
     single-coordinate perturbations (in `scratch`, see _probe); None when the layer declares nothing."""
     declare = getattr(layer, "structure", None)
     entries = None if declare is None else declare(name, {k: np.shape(v) for k, v in arrays.items()})
     if entries is None:
         return None
     shape, y_shape = tuple(np.shape(arrays[name])), tuple(int(n) for n in y_shape)
-    axes = _parse(layer, name, shape, y_shape, entries)
+    parts = _parts(layer, name, shape, y_shape, entries)
     if probes and np.size(arrays[name]):
-        _probe(layer, name, arrays, y_shape, axes, rng, probes, scratch, base)
-    return axes, shape, y_shape
+        _probe(layer, name, arrays, y_shape, parts, rng, probes, scratch, base)
+    return parts, shape
 
 
 def groups(layer, name, arrays, y_shape, rng, *, probes=PROBES, scratch=None,
@@ -236,9 +318,9 @@ def groups(layer, name, arrays, y_shape, rng, *, probes=PROBES, scratch=None,
     declared = _declared(layer, name, arrays, y_shape, rng, probes, scratch, base)
     if declared is None:
         return None
-    axes, shape, y_shape = declared
-    return (_group(axes, shape, y_shape, colour)
-            for colour in itertools.product(*(range(axis.colours) for axis in axes)))
+    parts, shape = declared
+    return (_group(parts, shape, colour)
+            for colour in itertools.product(*(range(axis.colours) for axis in parts[0].axes)))
 
 
 def touching(layer, name, arrays, y_shape, output, limit) -> np.ndarray | None:
@@ -248,10 +330,11 @@ def touching(layer, name, arrays, y_shape, output, limit) -> np.ndarray | None:
     declared = _declared(layer, name, arrays, y_shape, None, 0)
     if declared is None:
         return None
-    axes, shape, y_shape = declared
-    o = np.unravel_index(int(output), y_shape)
+    parts, shape = declared
+    part = _part_of(parts, int(output))
+    o = np.unravel_index(int(output) - part.offset, part.shape)
     ranges = []
-    for axis in axes:
+    for axis in part.axes:
         if axis.kind == "full":
             r = np.arange(axis.length)
         elif axis.kind == "same":
@@ -275,9 +358,10 @@ def footprints(layer, name, arrays, y_shape):
     return _footprint_of(*declared)
 
 
-def _footprint_of(axes, shape, y_shape):
-    """flat coordinate -> its footprint mask; coordinates of one colour share their group's labels (a cache
-    of at most COLOUR_CACHE groups)."""
+def _footprint_of(parts, shape):
+    """flat coordinate -> its footprint mask over the flat output; coordinates of one colour share their
+    group's labels (a cache of at most COLOUR_CACHE groups)."""
+    axes = parts[0].axes
     colours: dict[tuple[int, ...], Group] = {}
 
     def footprint(flat):
@@ -286,7 +370,7 @@ def _footprint_of(axes, shape, y_shape):
         if colour not in colours:
             if len(colours) >= COLOUR_CACHE:
                 colours.clear()
-            colours[colour] = _group(axes, shape, y_shape, colour)
+            colours[colour] = _group(parts, shape, colour)
         return colours[colour].labels == _position_in_group(axes, index)
 
     return footprint
@@ -295,7 +379,7 @@ def _footprint_of(axes, shape, y_shape):
 def count(layer, name, arrays, y_shape) -> int | None:
     """Number of groups (forwards) ``groups`` would yield for ``arrays[name]``, without probing."""
     declared = _declared(layer, name, arrays, y_shape, None, 0)
-    return None if declared is None else int(np.prod([axis.colours for axis in declared[0]]))
+    return None if declared is None else int(np.prod([axis.colours for axis in declared[0][0].axes]))
 
 
 def pack(layer, name, arrays, y_shape, coords, rng, *, probes=PROBES, scratch=None,

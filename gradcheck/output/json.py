@@ -30,7 +30,7 @@ def array_dict(a: Any) -> dict:
             "kinks": len(a.kinks),
             "margin": _number(a.margin), "passed": bool(a.passed),
             "worst": [element_dict(e) for e in a.worst], "forwards": int(a.forwards),
-            "seconds": _number(a.seconds), "joint": list(a.joint)}
+            "seconds": _number(a.seconds), "joint": list(a.joint), "layout": a.layout}
 
 
 def report_dict(case: Any, report: Any) -> dict:
@@ -42,7 +42,8 @@ def report_dict(case: Any, report: Any) -> dict:
             "seconds": _number(report.seconds), "forwards": int(report.forwards),
             "arrays": {n: array_dict(a) for n, a in report.arrays.items()},
             "residuals": {n: array_dict(a) for n, a in report.residuals.items()},
-            "warnings": list(report.warnings), "cause": report.cause, "verdict": str(report)}
+            "warnings": list(report.warnings), "cause": report.cause, "verdict": str(report),
+            "outputs": {n: [int(v) for v in s] for n, s in report.outputs.items()}}
 
 
 def error_dict(error: Any, case: Any = None) -> dict:
