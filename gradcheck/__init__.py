@@ -2,6 +2,8 @@
 
     gradcheck.check(layer, arrays, ...) -> Report         the verdict, never raises on a mismatch
     gradcheck.assert_gradients(layer, arrays, ...)        raises GradientMismatch unless it passed
+    gradcheck.pair(affine_forward, affine_backward)       a cs231n-style function pair as a layer
+    gradcheck.stateful(obj, params=("W", "b"))            a forward(X)/backward(dLdy) object as a layer
 
 The layer contract, the checked quantity (the VJP against a seeded random G) and the architecture are in
 README.md and docs/architecture.md. Names are imported on first use, so ``import gradcheck`` (the pytest
@@ -24,6 +26,8 @@ _WHERE = {
     "Verdict": "gradcheck.engine.verdict",
     "load_file": "gradcheck.catalogue.case",
     "run_case": "gradcheck.catalogue.runner",
+    "pair": "gradcheck.adapters",
+    "stateful": "gradcheck.adapters",
 }
 
 __all__ = list(_WHERE)

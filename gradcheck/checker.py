@@ -5,6 +5,7 @@ For a seeded standard-normal G of the output's shape, L(arrays) = sum(G * layer.
 (gradcheck.engine.methods), along the coordinates or directions a strategy chooses (gradcheck.strategies),
 is compared element by element with layer.backward(G, cache)[a] under the error model's tolerances
 (gradcheck.engine.tolerance); kinks are told apart by gradcheck.engine.verdict.
+Several outputs: L is the sum over them, sum_k sum(G_k * y_k) (gradcheck.engine.outputs).
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ import time
 
 import numpy as np
 
-from gradcheck import strategies
+from gradcheck import layout, strategies
 from gradcheck.engine import convergence, diagnosis, methods
+from gradcheck.engine.declarations import StructureMismatch
 from gradcheck.engine.problem import Problem, layer_name
 from gradcheck.engine.residuals import residual_problem
-from gradcheck.engine.structure import StructureMismatch
 from gradcheck.errors import GradientMismatch, LayerContractError
 from gradcheck.results import NEAR_MISS, Report
 from gradcheck.strategies import directional, parts
@@ -80,7 +81,7 @@ def _options(layer, arrays, strategy, method, eps, samples, directions, wrt, rto
 
 def check(layer, arrays, *, strategy="exhaustive", method=None, eps=None, rtol=None, atol=None, samples=None,
           directions=None, seed=0, wrt=None, residuals=None, name=None, keep_analytic=False,
-          explain=None, infer=True, progress=None) -> Report:
+          explain=None, infer=True, progress=None, layouts=None) -> Report:
     """Compare layer.backward with numerical derivatives; return a Report (never raises on a mismatch).
 
     arrays: name -> array, every name in layer.inputs and layer.constants; never modified.
@@ -101,12 +102,17 @@ def check(layer, arrays, *, strategy="exhaustive", method=None, eps=None, rtol=N
     kink on it; False: one coordinate per forward.
     progress: progress(array, groups done, groups total, coordinates), called now and then while the
     coordinate strategies run (total == coordinates: one coordinate per forward).
+    layouts: array name -> axis layout of a 4-D array (gradcheck.layout: "NHWC" channels-last maps, "HWIO"
+    channels-last kernels), kept in its ArrayResult.layout so pictures and diagnoses read it as maps.
     Raises LayerContractError (a ValueError) when the layer or the arrays break the layer contract.
     """
     t0 = time.perf_counter()
+    if hasattr(layer, "with_dtypes"):  # an adapter (gradcheck.pair): integer arrays are its constants
+        layer = layer.with_dtypes({k: np.asarray(v).dtype for k, v in arrays.items()})
     given_method, given_eps = method, eps
     method, eps, samples, directions, wrt = _options(layer, arrays, strategy, method, eps, samples,
                                                      directions, wrt, rtol, atol)
+    layouts = layout.of_inputs(layer_name(layer), layer.inputs, arrays, layouts)
     problem = Problem.build(layer, arrays, seed)
     if method.needs_complex_safe and np.iscomplexobj(problem.y):  # Im L(a + ih) / h needs a real L(a)
         if given_method is not None:
@@ -151,6 +157,8 @@ def check(layer, arrays, *, strategy="exhaustive", method=None, eps=None, rtol=N
     except StructureMismatch:
         problem.require_deterministic()
         raise
+    for k, r in results.items():
+        r.layout = layouts.get(k)
     every = [*results.values(), *residual_results.values()]
     if not all(res.passed and not res.kinks for res in every):  # a "kink" excuses a mismatch: confirm too
         problem.require_deterministic()
@@ -158,7 +166,7 @@ def check(layer, arrays, *, strategy="exhaustive", method=None, eps=None, rtol=N
     report = Report(case=name, arrays=results, residuals=residual_results, seed=int(seed), strategy=strategy,
                     method=method.name, seconds=time.perf_counter() - t0, forwards=forwards, eps=eps,
                     warnings=[*problem.warnings, *(w for r in every for w in r.warnings)],
-                    cause=problem.cause)
+                    cause=problem.cause, outputs=dict(getattr(problem.layer, "output_shapes", {})))
     if explain is not None:
         _explain(report, problem, diffs, explain)
     return report

@@ -130,6 +130,7 @@ class ArrayResult:
     parts: bool = False  # a complex array: checked counts its real and imaginary parts (strategies.parts)
     inferred: tuple | None = None  # the structure gradcheck.engine.inference fitted (none declared)
     rechecked: int = 0  # coordinates of the inferred plan that failed or were kinks, re-checked alone
+    layout: str | None = None  # axis order of a 4-D array (gradcheck.layout): "NHWC" for channels-last maps
 
     @property
     def passed(self) -> bool:
@@ -164,6 +165,7 @@ class Report:
     eps: float = float("nan")
     warnings: list[str] = field(default_factory=list)  # contract remarks that do not change the verdict
     cause: str | None = None  # what makes this not a pass whatever the arrays say (wrt empty, y not finite)
+    outputs: dict[str, tuple[int, ...]] = field(default_factory=dict)  # several outputs: name -> shape
 
     def results(self) -> list[ArrayResult]:
         return [*self.arrays.values(), *self.residuals.values()]
@@ -207,3 +209,10 @@ class Report:
         from gradcheck.output.text import verdict
 
         return verdict(self)
+
+    def _repr_html_(self) -> str:
+        """In a notebook: the verdict, and the heat maps and error-vs-eps plot of every failing array
+        (gradcheck.output.html.notebook)."""
+        from gradcheck.output.html import notebook
+
+        return notebook(self)

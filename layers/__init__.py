@@ -13,6 +13,9 @@ Optional members the checker uses when present:
     layer.structure(name, shapes) -> per-axis map of which output slice each coordinate of `name` can
                                    touch (plain data; gradcheck.engine.structure groups perturbations
                                    with it; without it the checker infers one from forward)
+    layer.outputs               -> ("h", "c")  several outputs: forward returns ((h, c), cache), backward
+                                   takes dy = (dh, dc), structure takes a third argument, the output
+                                   (layers.lstm.LSTMStep); absent means one output, "y"
 
 Layers are stateless: hyper-parameters are fixed at construction, nothing is kept between calls, and
 forward is a function of its arrays (the checker calls it from several threads at once, and confirms
@@ -26,6 +29,7 @@ from layers.conv import Conv2D, output_size, rot180
 from layers.fc_as_conv import FullyConnectedAsConv, conv_to_fc, fc_to_conv
 from layers.fully_connected import FullyConnected
 from layers.losses import SoftmaxCrossEntropy, SquaredError
+from layers.lstm import LSTMStep
 from layers.sequential import Sequential
 from layers.subsampling import MaxPool, MeanPool, Subsampling, down, up
 
@@ -37,4 +41,5 @@ __all__ = [
     "Sigmoid", "Tanh", "ReLU",
     "SquaredError", "SoftmaxCrossEntropy",
     "Sequential",
+    "LSTMStep",
 ]

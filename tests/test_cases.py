@@ -49,7 +49,7 @@ def fc_message(x_shape, W_shape, b_shape):
 
 KNOWN = ", ".join(registry.names())
 CHECK_KEYS = "strategy, method, eps, rtol, atol, samples, directions, seed, timeout, wrt, residuals, infer"
-TOP_KEYS = "name, source, layer, config, stack, inputs, check, expect"
+TOP_KEYS = "name, source, layer, config, stack, inputs, check, expect, layout"
 
 # (id, case text, line, field, what was expected). The text is FC_OK with one thing broken.
 MALFORMED = [
@@ -58,7 +58,7 @@ MALFORMED = [
     ("unknown-check-key", FC_OK.replace("{strategy: exhaustive}", "{strategy: exhaustive, sample: 3}"), 8,
      "check.sample", f"unknown key (did you mean 'samples'?); expected one of: {CHECK_KEYS}"),
     ("unknown-array-key", FC_OK.replace("scale: 0.1", "std: 0.1"), 6, "inputs.W.std",
-     "unknown key; expected one of: shape, init, scale, classes, values, dtype"),
+     "unknown key; expected one of: shape, init, scale, classes, values, dtype, layout"),
     ("unknown-layer", FC_OK.replace("layer: fully_connected", "layer: fully_conected"), 3, "layer",
      f"unknown layer 'fully_conected' (did you mean 'fully_connected'?); expected one of: {KNOWN}, "
      "or package.module:ClassName"),
@@ -305,10 +305,60 @@ HUGE = 20_000_000  # elements: the 7x7x512 -> 4096 kernels (102.8M); the 4096 x 
 
 
 def test_every_catalogue_case_loads_and_names_its_seed():
+    """Every case names the seed it verifies, the issue that asked for it, or (under cases/examples/)
+    that it is an example of a convention."""
     errors = [str(c) for c in CATALOGUE_CASES if isinstance(c, CaseError)]
     assert errors == []
     for case in CATALOGUE_CASES:
-        assert case.source and case.source[:3] in {"000", "001", "002", "003", "004"}, case.name
+        example = case.file.parent == CATALOGUE / "examples"
+        assert case.source, case.name
+        seed = case.source[:3] in {"000", "001", "002", "003", "004"} or case.source.startswith("issue ")
+        assert case.source.startswith("example - ") if example else seed, case.name
+
+
+def test_the_examples_show_each_convention():
+    """cases/examples/: a user class that declares no structure, function pairs (one output, a config
+    dict, a loss with integer labels, two outputs), a user class with two outputs, channels-last maps."""
+    from gradcheck.adapters import FunctionPair, ValueAndGradient
+
+    cases = {c.name: c for c in CATALOGUE_CASES if c.file.parent == CATALOGUE / "examples"}
+    swish = cases["example-swish-no-structure"].layer
+    assert not hasattr(swish, "structure") and not hasattr(swish, "outputs")
+    assert isinstance(cases["example-affine-pair"].layer, FunctionPair)
+    assert cases["example-conv-forward-naive"].layer.config == {"conv_param": {"stride": 2, "pad": 1}}
+    loss = cases["example-softmax-loss"].layer
+    assert isinstance(loss, ValueAndGradient) and loss.constants == ("y",)
+    assert cases["example-lstm-step-pair"].layer.outputs == ("next_h", "next_c")
+    assert cases["example-norm-and-direction"].layer.outputs == ("r", "u")
+    assert cases["example-channels-last-scale"].options()["layouts"] == {"x": "NHWC"}
+    for case in cases.values():
+        report = run_case(case)
+        assert report.passed, str(report)
+    lstm = run_case(cases["example-lstm-step-pair"])
+    assert lstm.outputs == {"next_h": (3, 3), "next_c": (3, 3)}
+    assert run_case(cases["example-channels-last-scale"]).arrays["x"].layout == "NHWC"
+
+
+def test_the_lstm_step_is_in_the_catalogue_with_one_shape_per_output():
+    (case,) = [c for c in CATALOGUE_CASES if c.name == "lstm-step-batch10-d8-h6"]
+    assert case.layer.outputs == ("h", "c")
+    assert first_forward(case, case.arrays()) == {"h": (10, 6), "c": (10, 6)}
+
+
+def test_expect_output_shape_of_several_outputs_is_checked(tmp_path):
+    text = (CATALOGUE / "lstm_step.yaml").read_text(encoding="utf-8")
+    (case,) = load_file(write(tmp_path, text.replace("c: [10, 6]}", "c: [10, 7]}"), "lstm.yaml"))
+    with pytest.raises(CaseError, match=r"lstm.yaml:18: expect.output_shape: the case expects "
+                                        r"\{'h': \[10, 6\], 'c': \[10, 7\]\}; the forward gave "
+                                        r"\{'h': \[10, 6\], 'c': \[10, 6\]\} \(one shape per output\)"):
+        first_forward(case, case.arrays())
+    (case,) = load_file(write(tmp_path, text.replace("{h: [10, 6], c: [10, 6]}", "[10, 6]"), "lstm1.yaml"))
+    with pytest.raises(CaseError, match="expect.output_shape: the case expects"):
+        first_forward(case, case.arrays())
+    broken = text.replace("{h: [10, 6], c: [10, 6]}", "7")
+    with pytest.raises(CaseError, match=r"expect.output_shape: expected a shape \(a list of integers\) or, "
+                                        r"for several outputs, a mapping output name -> shape; got 7"):
+        load_file(write(tmp_path, broken, "lstm2.yaml"))
 
 
 def test_catalogue_covers_the_issue():

@@ -143,10 +143,16 @@ def draw(name: str, seed: int, shape: tuple[int, ...], real, init: str, scale: f
     return out
 
 
+def dtype_of(spec: dict) -> np.dtype:
+    """The dtype of an array entry: its ``dtype``, else int64 for labels, else float64."""
+    init = spec.get("init", "labels" if "classes" in spec else "normal")
+    return np.dtype(DTYPES[spec.get("dtype", "int64" if init == "labels" else "float64")])
+
+
 def make_array(name: str, spec: dict, seed: int) -> np.ndarray:
     """Build one input array from its case entry (see the schema's ``init`` description)."""
     init = spec.get("init", "labels" if "classes" in spec else "normal")
-    dtype = np.dtype(DTYPES[spec.get("dtype", "int64" if init == "labels" else "float64")])
+    dtype = dtype_of(spec)
     scale = spec.get("scale", 1.0)
     if "values" in spec:
         a = np.array(spec["values"], dtype=dtype)

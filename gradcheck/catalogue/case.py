@@ -4,7 +4,8 @@ A case file holds one case, or a small family as several YAML documents separate
 
     name: fc-100-10-batch10
     source: 002 - "the last FC layer ... 100 inputs, 10 outputs ... batch_size=10"
-    layer: fully_connected          # registry name, or "package.module:ClassName" next to the case file
+    layer: fully_connected          # registry name, "package.module:ClassName" next to the case file, or
+                                    # "module:affine", a function pair affine_forward / affine_backward
     config: {}                      # constructor keyword arguments
     inputs:                         # one entry per array the layer takes (inputs and constants)
       x: {shape: [10, 100]}
@@ -37,7 +38,7 @@ import numpy as np
 import yaml
 
 from gradcheck.catalogue import registry, schema
-from gradcheck.catalogue.arrays import make_array, shape_of, spec_problem, yaml_number
+from gradcheck.catalogue.arrays import dtype_of, make_array, shape_of, spec_problem, yaml_number
 from gradcheck.catalogue.yaml_io import field_name, line_of, parse
 from gradcheck.errors import CaseError, one_line
 
@@ -102,6 +103,17 @@ class Case:
         seed = self.seed if seed is None else seed
         return {name: make_array(name, spec, seed) for name, spec in self.data["inputs"].items()}
 
+    def layouts(self) -> dict[str, str]:
+        """Axis layouts of the 4-D differentiable inputs: their own ``layout``, else the case's ``layout``
+        (NCHW, the canonical order, is left out)."""
+        default = self.data.get("layout")
+        shapes, out = self.shapes(), {}
+        for name, spec in self.data["inputs"].items():
+            lay = spec.get("layout", default if len(shapes[name]) == 4 else None)
+            if lay is not None and lay not in ("NCHW", "OIHW") and name in self.layer.inputs:
+                out[name] = lay
+        return out
+
     def options(self, seed: int | None = None) -> dict:
         """Keyword arguments for gradcheck.check (``seed`` overrides ``check.seed``)."""
         opts = self.check_options
@@ -110,6 +122,8 @@ class Case:
             opts["seed"] = seed
         opts.setdefault("seed", 0)
         opts["name"] = self.name
+        if self.layouts():
+            opts["layouts"] = self.layouts()
         return opts
 
 
@@ -202,6 +216,9 @@ def _check_semantics(case: Case) -> None:
         if name in inputs and dtype is not None and dtype.startswith("int"):
             raise case.error(at + ["dtype"],
                              f"expected a float dtype for a differentiable input; got {dtype}")
+        if "layout" in spec and len(shape_of(spec)) != 4:
+            raise case.error(at + ["layout"], f"expected a 4-D array for layout {spec['layout']}; {name} has "
+                                              f"shape {list(shape_of(spec))}")
     check = data.get("check", {})
     for key in ("eps", "rtol", "atol", "timeout"):  # JSON has no .inf or .nan: the schema lets them through
         if key in check and not math.isfinite(check[key]):
@@ -247,6 +264,8 @@ def _load_file(file: Path) -> list[Case]:
     for node, data in parse(file):
         schema.validate(file, node, data)
         case = Case(name=data["name"], file=file, data=data, node=node, layer=_build_layer(file, node, data))
+        if hasattr(case.layer, "with_dtypes"):  # a function pair: its integer arrays (labels) are constants
+            case.layer = case.layer.with_dtypes({n: dtype_of(spec) for n, spec in data["inputs"].items()})
         _check_semantics(case)
         if any(c.name == case.name for c in cases):
             raise case.error(["name"],

@@ -1,4 +1,5 @@
-"""Layer names a case may use: the reference layers by snake_case name, or a user's "package.module:Class".
+"""Layer names a case may use: the reference layers by snake_case name, a user's "package.module:Class",
+or a user's function pair "module:affine" (affine_forward, affine_backward; gradcheck.adapters.pairs).
 
 The registry is built from ``layers.__all__`` each time it is asked (other modules add classes to it), so
 ``Conv2D`` is ``conv2d``, ``FullyConnectedAsConv`` is ``fully_connected_as_conv``, ``ReLU`` is ``relu``.
@@ -64,8 +65,14 @@ def _purge_foreign(module_name: str, folder: Path) -> None:
         del sys.modules[key]
 
 
-def import_class(spec: str, folder: Path | None = None) -> type:
-    """Import ``"package.module:ClassName"``, looking in ``folder`` (the case file's folder) first."""
+def import_class(spec: str, folder: Path | None = None):
+    """Import ``"package.module:ClassName"``, looking in ``folder`` (the case file's folder) first.
+
+    A name that is not a class may name a function pair (``module:affine`` for affine_forward and
+    affine_backward, ``module:conv_forward_naive``) or a function returning its gradient with its value
+    (``module:softmax_loss``): then the result is a gradcheck.adapters.PairSpec, called with the case's
+    config like a class.
+    """
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr or ":" in attr:
         raise LayerNotFound(f"'{spec}' is not of the form package.module:ClassName")
@@ -84,17 +91,20 @@ def import_class(spec: str, folder: Path | None = None) -> type:
     finally:
         if added:
             sys.path.remove(str(folder))
-    try:
-        obj = getattr(module, attr)
-    except AttributeError:
-        raise LayerNotFound(f"module '{module_name}' has no attribute '{attr}'") from None
-    if not isinstance(obj, type):
-        raise LayerNotFound(f"'{spec}' is not a class")
-    return obj
+    obj = getattr(module, attr, None)
+    if isinstance(obj, type):
+        return obj
+    from gradcheck.adapters import pairs
+
+    found = pairs.find(module, attr)
+    if isinstance(found, str):
+        raise LayerNotFound(found)
+    return found
 
 
-def resolve(spec: str, folder: Path | None = None) -> type:
-    """Class for a registry name or a ``package.module:ClassName`` spec."""
+def resolve(spec: str, folder: Path | None = None):
+    """Class for a registry name or a ``package.module:ClassName`` spec (or the PairSpec of a function
+    pair, see import_class): either is called with the case's config to build the layer."""
     if ":" in spec:
         return import_class(spec, folder)
     table = registry()

@@ -9,24 +9,32 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from gradcheck.catalogue.case import Case, load_paths
+from gradcheck.engine import outputs
 from gradcheck.errors import CaseError
 from gradcheck.output.json import error_dict, report_dict
 from gradcheck.results import NOT_PASSED
 
 
-def first_forward(case: Case, arrays: dict) -> tuple:
-    """Run the layer once: its ValueError on a bad shape, or an unmet expect.output_shape, is a CaseError."""
+def first_forward(case: Case, arrays: dict) -> tuple | dict:
+    """Run the layer once: its ValueError on a bad shape, or an unmet expect.output_shape, is a CaseError.
+    Returns the output's shape, or {output name: shape} for a layer with several outputs."""
     try:
         y, _ = case.layer.forward(**arrays)
     except ValueError as exc:
         raise case.error(["inputs"], f"the layer rejected the arrays on a first forward: {exc}") from None
     expected = case.data.get("expect", {}).get("output_shape")
-    shape = tuple(np.shape(y))
-    if expected is not None and tuple(expected) != shape:
-        raise case.error(["expect", "output_shape"], f"the case expects {list(expected)}; the forward gave "
+    shape = outputs.shapes_of(case.layer, y)
+    if isinstance(shape, dict):
+        given = {k: list(v) for k, v in shape.items()}
+        wanted = {k: list(v) for k, v in expected.items()} if isinstance(expected, dict) else expected
+        if expected is not None and wanted != given:
+            raise case.error(["expect", "output_shape"], f"the case expects {expected}; the forward gave "
+                                                         f"{given} (one shape per output)")
+        return shape
+    if expected is not None and (isinstance(expected, dict) or tuple(expected) != shape):
+        want = expected if isinstance(expected, dict) else list(expected)
+        raise case.error(["expect", "output_shape"], f"the case expects {want}; the forward gave "
                                                      f"{list(shape)}")
     return shape
 

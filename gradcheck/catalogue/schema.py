@@ -108,6 +108,9 @@ def _schema_problem(error: jsonschema.ValidationError) -> tuple[list, str]:
         return path, "expected at least one array"
     if kind == "uniqueItems":
         return path, "expected each name once; got duplicates"
+    if kind == "anyOf" and path[-2:] == ["expect", "output_shape"]:
+        return path, ("expected a shape (a list of integers) or, for several outputs, a mapping output name "
+                      f"-> shape; got {_describe(got)}")
     if kind == "anyOf" and path and path[0] == "inputs":
         return path, "expected 'shape' or 'values' (or both)"
     if kind == "oneOf" and not path:

@@ -11,6 +11,8 @@ diagnose(result) names the pattern when one fits (checked in this order):
     few elements  only a few elements are wrong, elsewhere right
     complex       (a complex array) analytic = conj(numeric), or only its real or imaginary parts wrong
 
+Tiles are the last two axes and maps axis 1 in gradcheck's own order; an array with a layout
+(ArrayResult.layout: NHWC maps, HWIO kernels) is transposed into it first (gradcheck.layout).
 Computed by the check (check(explain=...)) and stored in ArrayResult.diagnosis, so renderers only print it.
 """
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from gradcheck import layout
 from gradcheck.results import index_text
 
 CLOSE = 1e-6  # relative agreement for a pattern to fit (well above checker rounding, far below a bug)
@@ -45,7 +48,8 @@ def diagnose(result) -> list[str]:
     out = _complex_patterns(result) if getattr(result, "parts", False) else []
     if out:
         return out + ([f"  {result.convergence}"] if result.convergence is not None else [])
-    g, n = np.asarray(result.analytic), np.asarray(result.numeric)
+    lay = getattr(result, "layout", None)  # channels-last: into gradcheck's own order first
+    g, n = (layout.canonical(np.asarray(a), lay) for a in (result.analytic, result.numeric))
     if getattr(result, "parts", False):  # a complex array: its (re, im) parts, as checked
         g, n = (np.stack([a.real, a.imag], axis=-1) for a in (g.astype(np.complex128), n))
     g, n = np.real(g).astype(np.float64), np.asarray(n, dtype=np.float64)

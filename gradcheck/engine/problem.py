@@ -1,6 +1,7 @@
 """The checked quantity, set up once: the layer at the base point, its seeded cotangent G, its backward.
 
-For a seeded standard-normal G of the output's shape, L(arrays) = sum(G * layer.forward(**arrays)[0]).
+For a seeded standard-normal G of the output's shape, L(arrays) = sum(G * layer.forward(**arrays)[0]);
+a layer with several outputs is seen as one with their flat concatenation (gradcheck.engine.outputs).
 The analytic side is layer.backward(G, cache), run in the arrays' own dtype on read-only views (float32
 arrays give a float32 backward); the numeric side (gradcheck.engine.differencing) always runs in float64
 on exact copies. S = sum(|G * y|) is the size of L's terms, which the rounding bounds scale with.
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from gradcheck.engine import outputs
 from gradcheck.engine.differencing import Differencer, read_only, write_attempt
 from gradcheck.errors import LayerContractError
 
@@ -67,8 +69,9 @@ def _what(y) -> str:
 
 
 def call_forward(layer, views):
-    """(y, cache) = layer.forward(**views), y as an array; LayerContractError when forward does not return
-    a (y, cache) pair with y numeric, or tries to make one of its read-only inputs writeable."""
+    """(y, cache) = layer.forward(**views), y as an array (for a layer with several outputs, a tuple of
+    arrays, one per name in layer.outputs: gradcheck.engine.outputs); LayerContractError when forward does
+    not return a (y, cache) pair with y numeric, or tries to make one of its read-only inputs writeable."""
     kind = layer_name(layer)
     try:
         out = layer.forward(**views)
@@ -77,30 +80,49 @@ def call_forward(layer, views):
         if text is None:
             raise
         raise LayerContractError(text) from e
+    names = outputs.names_of(layer)
+    form = "y" if names is None else f"({', '.join(names)})"
     if not (isinstance(out, tuple | list) and len(out) == 2):
         got = f"a {len(out)}-tuple" if isinstance(out, tuple | list) else _what(out)
-        raise LayerContractError(f"{kind}: forward must return (y, cache), got {got}")
+        raise LayerContractError(f"{kind}: forward must return ({form}, cache), got {got}")
     y, cache = out
-    if y is None or isinstance(y, str | bytes) or (isinstance(y, np.ndarray) and y.dtype.kind not in "biufc"):
-        raise LayerContractError(f"{kind}: forward's output y is {_what(y)}, not a numeric array: forward "
-                                 f"must return (y, cache) with y an array of numbers (float or complex)")
-    y = np.asarray(y)
-    if y.dtype.kind not in "biufc":
-        raise LayerContractError(f"{kind}: forward's output y is {_what(y)}, not a numeric array: forward "
-                                 f"must return (y, cache) with y an array of numbers (float or complex)")
-    return y, cache
+    if names is None:
+        return _numeric(kind, y, "y", "(y, cache) with y an array"), cache
+    outputs.values_of(layer, names, y)  # one value per name, else LayerContractError
+    each = f"({form}, cache) with each an array"
+    return tuple(_numeric(kind, v, n, each) for n, v in zip(names, y, strict=True)), cache
 
 
-def nonfinite_output(y) -> str | None:
+def _numeric(kind, y, name, form) -> np.ndarray:
+    """Output `y` (named `name`) as a numeric array; LayerContractError (forward must return `form`) else."""
+    numeric = "biufc"
+    bad = y is None or isinstance(y, str | bytes)
+    bad = bad or (isinstance(y, np.ndarray) and y.dtype.kind not in numeric)
+    if not bad:
+        y = np.asarray(y)
+    if bad or y.dtype.kind not in numeric:
+        raise LayerContractError(f"{kind}: forward's output {name} is {_what(y)}, not a numeric array: "
+                                 f"forward must return {form} of numbers (float or complex)")
+    return y
+
+
+def nonfinite_output(y, layer=None) -> str | None:
     """The verdict's cause when y has NaN or inf at the base point (L = sum(G * y) is then NaN, and so is
-    every difference of L through those outputs: not a wrong gradient), or None when y is finite."""
+    every difference of L through those outputs: not a wrong gradient), or None when y is finite. For
+    several outputs (layer: the Flattened layer of gradcheck.engine.outputs) the element is named in its own
+    output's terms."""
     bad = ~np.isfinite(y)
     if not bad.any():
         return None
-    first = np.unravel_index(int(np.flatnonzero(bad)[0]), y.shape)
-    where = f"y[{', '.join(str(int(i)) for i in first)}]" if y.ndim else "y"
-    return (f"forward's output y is not finite at the base point: {int(bad.sum())} of {y.size} elements are "
-            f"NaN or inf ({where} = {y[first]}), so L = sum(G * y) is not finite and the numeric derivatives "
+    o = int(np.flatnonzero(bad)[0])
+    if isinstance(layer, outputs.Flattened):
+        (name, index), what = layer.element(o), f"outputs {', '.join(layer.output_shapes)} are"
+        loss = "L = sum_k sum(G_k * y_k)"
+    else:
+        name, index, what, loss = "y", np.unravel_index(o, y.shape), "output y is", "L = sum(G * y)"
+    where = f"{name}[{', '.join(str(int(i)) for i in index)}]" if len(index) else name
+    return (f"forward's {what} not finite at the base point: {int(bad.sum())} of {y.size} elements are "
+            f"NaN or inf ({where} = {y.reshape(-1)[o]}), so {loss} is not finite and the numeric derivatives "
             f"through them are NaN (the output's fault, not the gradient's); fix forward, or choose arrays "
             f"where it is finite")
 
@@ -157,6 +179,7 @@ class Problem:
         validate_arrays(layer, arrays)
         views = {k: read_only(v) for k, v in arrays.items()}
         y, cache = call_forward(layer, views)
+        layer, y = outputs.flattened(layer, y)  # several outputs: one flat y (gradcheck.engine.outputs)
         G = cotangent(y, seed)
         G.flags.writeable = False  # the checker's own: backward gets a copy, the numerics use this one
         dy = G.copy()
@@ -168,7 +191,7 @@ class Problem:
         G64 = G.astype(np.complex128 if G.dtype.kind == "c" else np.float64)
         # our own dict: a gradient the layer keeps (in its returned dict too) stays shared
         return cls(layer, arrays, views, y, G, G64, terms_size(G64, y), int(seed), dict(grads),
-                   warnings=warnings, cause=nonfinite_output(y))
+                   warnings=warnings, cause=nonfinite_output(y, layer))
 
     def differencer(self, method, eps, layer=None, arrays=None) -> Differencer:
         """A Differencer of L (or of a tail's L for a residual: its layer and arrays, the same G and S); L's

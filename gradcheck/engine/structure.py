@@ -1,31 +1,13 @@
-"""Jacobian structure and Curtis-Powell-Reid column grouping for the exhaustive strategy.
+"""Jacobian structure and Curtis-Powell-Reid column grouping for the coordinate strategies.
 
 Perturbing every coordinate of an input one forward at a time costs one forward per coordinate. When two
 coordinates can never touch the same output element, their effects on the output are disjoint, so both
 can be perturbed in one forward and the output difference split back per coordinate (Curtis, Powell and
-Reid's column grouping of a sparse Jacobian). The structure comes from the layer.
+Reid's column grouping of a sparse Jacobian). The structure comes from the layer's declaration (its
+language: gradcheck.engine.declarations); one group per colour. A Group's labels over several outputs are
+the outputs' labels concatenated.
 
-The declaration (plain data, so ``layers`` never imports ``gradcheck``)::
-
-    layer.structure(name, shapes) -> tuple, one entry per axis of arrays[name], or None (no structure)
-
-``shapes`` maps every array name forward takes to its shape. Each entry says which output elements a
-coordinate with index ``i`` on that input axis can touch:
-
-    None                              unrestricted: i may touch the whole output
-    a (an int)                        identity onto output axis a: i touches only o = i on axis a
-    (a, stride, start, size)          window onto output axis a: i touches o with
-                                      o*stride + start <= i <= o*stride + start + size - 1
-
-Output axes no input axis maps to are touched in full. Examples: FC ``x (N, D) -> y (N, F)``: ``(0, None)``;
-``W (D, F)``: ``(None, 1)``; ``b (F,)``: ``(1,)``; conv ``x (N, C, H, W)`` with kernel kh x kw, stride s,
-pad p: ``(0, None, (2, s, -p, kh), (3, s, -p, kw))``; elementwise on 4-D: ``(0, 1, 2, 3)``.
-
-Colouring: a coordinate's colour is its full index on unrestricted axes and its residue modulo the period
-``P = min(size, length)`` on window axes (two coordinates P apart never share an output: each window
-holds ``size`` consecutive indices); identity axes are shared by all colours. One group per colour.
-
-A declaration is not trusted: ``groups`` first perturbs a few random single coordinates and raises
+A declaration is not trusted: ``declaration`` first perturbs a few random single coordinates and raises
 :class:`StructureMismatch` if the output moved outside the declared footprint.
 
 ``declaration`` returns the validated declaration as a :class:`Declaration` (groups, count, pack); for an
@@ -41,14 +23,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gradcheck.engine.declarations import (
+    Axis,
+    Part,
+    PerOutput,
+    StructureMismatch,
+    output_element,
+    part_of,
+    parts_of,
+)
+
 PROBES = 3  # random single-coordinate probes that check a declaration before it is used
 # Outside the footprint, a change above PROBE_NOISE * eps * scale(y) is a leak, not rounding (FFT convs).
 PROBE_NOISE = 1000
 COLOUR_CACHE = 64  # colour groups (an output-sized int64 labels array each) pack and footprints keep
-
-
-class StructureMismatch(ValueError):
-    """A layer's structure declaration is malformed or contradicted by its forward."""
 
 
 @dataclass(frozen=True)
@@ -64,83 +52,9 @@ class Group:
     labels: np.ndarray
 
 
-@dataclass(frozen=True)
-class _Axis:
-    """One input axis of a validated declaration: kind is "full", "same" or "window"."""
-
-    kind: str
-    length: int
-    out: int | None = None
-    stride: int = 1
-    start: int = 0
-    size: int = 1
-
-    @property
-    def period(self) -> int:
-        return min(self.size, self.length) if self.kind == "window" else 1
-
-    @property
-    def colours(self) -> int:
-        return {"full": self.length, "same": 1, "window": self.period}[self.kind]
-
-    def members(self, colour: int) -> np.ndarray:
-        """Indices on this axis belonging to a colour (in the order they are laid out in coords)."""
-        if self.kind == "full":
-            return np.array([colour], dtype=np.int64)
-        if self.kind == "same":
-            return np.arange(self.length, dtype=np.int64)
-        return np.arange(colour, self.length, self.period, dtype=np.int64)
-
-    def positions(self, colour: int, n_out: int) -> np.ndarray:
-        """For each index o of output axis ``out``: position in members(colour) of the one index touching
-        it, or -1."""
-        o = np.arange(n_out, dtype=np.int64)
-        if self.kind == "same":
-            return np.where(o < self.length, o, -1)
-        lo = np.maximum(o * self.stride + self.start, 0)
-        hi = np.minimum(o * self.stride + self.start + self.size - 1, self.length - 1)
-        i = lo + (colour - lo) % self.period  # smallest index >= lo of this residue
-        return np.where(i <= hi, (i - colour) // self.period, -1)
-
-
-def _parse(layer, name, shape, y_shape, entries) -> tuple[_Axis, ...]:
-    """Validate a declaration against the input and output shapes."""
-    where = f"{type(layer).__name__}.structure({name!r})"
-    if not isinstance(entries, tuple | list) or len(entries) != len(shape):
-        raise StructureMismatch(
-            f"{where}: expected one entry per axis of {name} (shape {tuple(shape)}), got {entries!r}")
-    axes, used = [], set()
-    for k, (entry, length) in enumerate(zip(entries, shape, strict=True)):
-        if entry is None:
-            axes.append(_Axis("full", length))
-            continue
-        if isinstance(entry, int | np.integer):
-            axis = _Axis("same", length, int(entry))
-        elif isinstance(entry, tuple | list) and len(entry) == 4:
-            out, stride, start, size = (int(v) for v in entry)
-            if stride < 1 or size < 1:
-                raise StructureMismatch(f"{where}: axis {k} window {entry!r} needs stride >= 1 and size >= 1")
-            axis = _Axis("window", length, out, stride, start, size)
-        else:
-            raise StructureMismatch(
-                f"{where}: axis {k} entry {entry!r} is not None, an output axis, "
-                "or (axis, stride, start, size)"
-            )
-        if not 0 <= axis.out < len(y_shape):
-            raise StructureMismatch(
-                f"{where}: axis {k} maps to output axis {axis.out}, but the output has shape {tuple(y_shape)}"
-            )
-        if axis.out in used:
-            raise StructureMismatch(f"{where}: two axes of {name} map to output axis {axis.out}")
-        used.add(axis.out)
-        axes.append(axis)
-    return tuple(axes)
-
-
-def _group(axes, shape, y_shape, colour) -> Group:
-    """coords and labels of one colour (one colour index per input axis), vectorised over the output."""
-    members = [axis.members(c) for axis, c in zip(axes, colour, strict=True)]
-    coords = np.ravel_multi_index(np.ix_(*members), shape).ravel().astype(np.int64)
+def _labels(axes, members, y_shape, colour) -> np.ndarray:
+    """For each element of one output: the position in the group's coords of the coordinate touching it,
+    or -1 (flat, C order)."""
     sizes = [len(m) for m in members]
     strides = np.cumprod([1, *sizes[:0:-1]])[::-1]  # C-order strides of the group's grid of members
     labels = np.zeros(y_shape, dtype=np.int64)
@@ -154,24 +68,31 @@ def _group(axes, shape, y_shape, colour) -> Group:
         labels += (pos * stride).reshape(bshape)
         valid &= (pos >= 0).reshape(bshape)
     labels[~valid] = -1
-    return Group(coords, labels.ravel())
+    return labels.ravel()
+
+
+def _group(parts, shape, colour) -> Group:
+    """coords and labels of one colour (one colour index per input axis), vectorised over the output;
+    the labels of several outputs concatenated."""
+    members = [axis.members(c) for axis, c in zip(parts[0].axes, colour, strict=True)]
+    coords = np.ravel_multi_index(np.ix_(*members), shape).ravel().astype(np.int64)
+    labels = [_labels(p.axes, members, p.shape, colour) for p in parts]
+    return Group(coords, labels[0] if len(labels) == 1 else np.concatenate(labels))
 
 
 def _colour_of(axes, index) -> tuple[int, ...]:
-    return tuple({"full": i, "same": 0, "window": i % axis.period}[axis.kind]
-                 for axis, i in zip(axes, index, strict=True))
+    return tuple(i % axis.step for axis, i in zip(axes, index, strict=True))
 
 
 def _position_in_group(axes, index) -> int:
     """Position of a coordinate in the coords of its own group (C order over the group's members)."""
     pos = 0
     for axis, c, i in zip(axes, _colour_of(axes, index), index, strict=True):
-        p = {"full": 0, "same": i, "window": i // axis.period}[axis.kind]
-        pos = pos * len(axis.members(c)) + p
+        pos = pos * len(axis.members(c)) + i // axis.step
     return pos
 
 
-def _probe(layer, name, arrays, y_shape, axes, rng, probes, scratch=None, base=None) -> None:
+def _probe(layer, name, arrays, y_shape, parts, rng, probes, scratch=None, base=None) -> None:
     """Perturb single random coordinates; the output must not move outside the declared footprint.
 
     scratch: a writable array equal to arrays[name] (may be its memory) to perturb in place, each element
@@ -182,6 +103,7 @@ def _probe(layer, name, arrays, y_shape, axes, rng, probes, scratch=None, base=N
     shape = x.shape
     y0 = np.asarray(layer.forward(**arrays)[0] if base is None else base())
     xp = np.array(x, copy=True) if scratch is None else scratch
+    footprint_of = _footprint_of(parts, shape)
     for p in range(probes):
         flat = int(rng.integers(x.size))
         index = np.unravel_index(flat, shape)
@@ -199,8 +121,7 @@ def _probe(layer, name, arrays, y_shape, axes, rng, probes, scratch=None, base=N
             )
         same = (y1 == y0) | (np.isnan(y1) & np.isnan(y0))
         diff = np.where(same, 0.0, np.abs(y1 - y0)).ravel()
-        own = _group(axes, shape, y_shape, _colour_of(axes, index))
-        footprint = own.labels == _position_in_group(axes, index)
+        footprint = footprint_of(flat)
         finite = np.isfinite(y0) & np.isfinite(y1)
         scale = max(np.max(np.abs(y0[finite]), initial=0.0), np.max(np.abs(y1[finite]), initial=0.0), 1.0)
         eps = np.finfo(y0.dtype).eps if np.issubdtype(y0.dtype, np.inexact) else 0.0
@@ -209,24 +130,30 @@ def _probe(layer, name, arrays, y_shape, axes, rng, probes, scratch=None, base=N
             o = int(np.flatnonzero(leak)[0])
             raise StructureMismatch(
                 f"{type(layer).__name__}: structure declared for input {name!r} is wrong: probe {p} "
-                f"perturbed "
-                f"{name}{tuple(int(i) for i in index)} and output y{np.unravel_index(o, y_shape)} changed by "
-                f"{diff[o]:.3g}, outside the declared footprint ({int(leak.sum())} elements leaked)")
+                f"perturbed {name}{tuple(int(i) for i in index)} and output {output_element(parts, o)} "
+                f"changed by {diff[o]:.3g}, outside the declared footprint ({int(leak.sum())} elements "
+                f"leaked)")
 
 
 @dataclass(frozen=True)
 class Declaration:
-    """A validated declaration for one array: the entries as written, their axes, and where they came from.
+    """A validated declaration for one array: the entries as written, their parts (one per output) on a
+    common colouring, and where they came from.
 
     inferred: None for the layer's own declaration, else the gradcheck.engine.inference.Inferred it was
     fitted as (the checker then re-checks alone every coordinate that fails or is a kink on it).
     """
 
-    entries: tuple
-    axes: tuple[_Axis, ...]
+    entries: object  # a tuple (one entry per axis), or a PerOutput
+    parts: tuple[Part, ...]
     shape: tuple[int, ...]
     y_shape: tuple[int, ...]
     inferred: object | None = None
+
+    @property
+    def axes(self) -> tuple[Axis, ...]:
+        """The input's axes with the colouring every output shares."""
+        return self.parts[0].axes
 
     @property
     def count(self) -> int:
@@ -242,18 +169,17 @@ class Declaration:
         index = np.unravel_index(np.asarray(coords, dtype=np.int64), self.shape)
         group = np.zeros(np.size(coords), dtype=np.int64)
         for axis, i in zip(self.axes, index, strict=True):
-            colour = {"full": i, "same": 0 * i, "window": i % axis.period}[axis.kind]
-            group = group * axis.colours + colour
+            group = group * axis.colours + i % axis.step
         return group
 
     def groups(self) -> Iterator[Group]:
         """One Group per colour, produced lazily."""
-        return (_group(self.axes, self.shape, self.y_shape, colour)
+        return (_group(self.parts, self.shape, colour)
                 for colour in itertools.product(*(range(axis.colours) for axis in self.axes)))
 
     def footprints(self):
         """A function flat coordinate -> boolean mask over the flat output: the elements it can touch."""
-        return _footprint_of(self.axes, self.shape, self.y_shape)
+        return _footprint_of(self.parts, self.shape)
 
     def pack(self, coords) -> list[Group]:
         """Groups for an arbitrary set of flat coordinates: each coordinate's footprint is the set of outputs
@@ -275,23 +201,44 @@ class Declaration:
                 bins.append(([int(flat)], footprint.copy(), labels))
         return [Group(np.array(members, dtype=np.int64), labels) for members, _, labels in bins]
 
+    def touching(self, output, limit) -> np.ndarray | None:
+        """Flat coordinates whose footprint holds the flat output element `output`, or None when there are
+        more than `limit` of them."""
+        part = part_of(self.parts, int(output))
+        o = np.unravel_index(int(output) - part.offset, part.shape)
+        ranges = []
+        for axis in part.axes:
+            if axis.kind == "full":
+                r = np.arange(axis.length)
+            elif axis.kind == "same":
+                r = np.arange(o[axis.out], min(o[axis.out] + 1, axis.length))
+            else:
+                lo = o[axis.out] * axis.stride + axis.start
+                r = np.arange(max(lo, 0), min(lo + axis.size, axis.length))
+            ranges.append(r.astype(np.int64))
+        if int(np.prod([r.size for r in ranges], dtype=np.int64)) > limit:
+            return None
+        return np.ravel_multi_index(np.ix_(*ranges), self.shape).ravel().astype(np.int64)
+
 
 def declaration(layer, name, arrays, y_shape, rng, *, probes=PROBES, scratch=None, base=None, entries=None,
                 inferred=None) -> Declaration | None:
     """The layer's declaration for ``arrays[name]`` (or `entries`, when given: an inferred one), validated;
     a declared one is checked by ``probes`` random single-coordinate perturbations (in `scratch`, against
-    `base`, see _probe) unless every axis is unrestricted (nothing to contradict). None when there is none."""
+    `base`, see _probe) unless every axis is unrestricted on every output (nothing to contradict). None when
+    there is none."""
     if entries is None:
         declare = getattr(layer, "structure", None)
         entries = None if declare is None else declare(name, {k: np.shape(v) for k, v in arrays.items()})
     if entries is None:
         return None
     shape, y_shape = tuple(np.shape(arrays[name])), tuple(int(n) for n in y_shape)
-    axes = _parse(layer, name, shape, y_shape, entries)
+    parts = parts_of(layer, name, shape, y_shape, entries)
     if (inferred is None and probes and np.size(arrays[name])
-            and any(axis.kind != "full" for axis in axes)):
-        _probe(layer, name, arrays, y_shape, axes, rng, probes, scratch, base)
-    return Declaration(tuple(entries), axes, shape, y_shape, inferred)
+            and any(axis.kind != "full" for part in parts for axis in part.axes)):
+        _probe(layer, name, arrays, y_shape, parts, rng, probes, scratch, base)
+    return Declaration(entries if isinstance(entries, PerOutput) else tuple(entries), parts, shape, y_shape,
+                       inferred)
 
 
 def groups(layer, name, arrays, y_shape, rng, *, probes=PROBES, scratch=None,
@@ -312,22 +259,7 @@ def touching(layer, name, arrays, y_shape, output, limit) -> np.ndarray | None:
     (a footprint's inverse: the partners of a tied maximum, its window), or None without a declaration or
     when there are more than `limit` of them. Not probed: for a declaration the check already probed."""
     declared = declaration(layer, name, arrays, y_shape, None, probes=0)
-    if declared is None:
-        return None
-    o = np.unravel_index(int(output), declared.y_shape)
-    ranges = []
-    for axis in declared.axes:
-        if axis.kind == "full":
-            r = np.arange(axis.length)
-        elif axis.kind == "same":
-            r = np.arange(o[axis.out], min(o[axis.out] + 1, axis.length))
-        else:
-            lo = o[axis.out] * axis.stride + axis.start
-            r = np.arange(max(lo, 0), min(lo + axis.size, axis.length))
-        ranges.append(r.astype(np.int64))
-    if int(np.prod([r.size for r in ranges], dtype=np.int64)) > limit:
-        return None
-    return np.ravel_multi_index(np.ix_(*ranges), declared.shape).ravel().astype(np.int64)
+    return None if declared is None else declared.touching(output, limit)
 
 
 def footprints(layer, name, arrays, y_shape):
@@ -338,9 +270,10 @@ def footprints(layer, name, arrays, y_shape):
     return None if declared is None else declared.footprints()
 
 
-def _footprint_of(axes, shape, y_shape):
-    """flat coordinate -> its footprint mask; coordinates of one colour share their group's labels (a cache
-    of at most COLOUR_CACHE groups)."""
+def _footprint_of(parts, shape):
+    """flat coordinate -> its footprint mask over the flat output; coordinates of one colour share their
+    group's labels (a cache of at most COLOUR_CACHE groups)."""
+    axes = parts[0].axes
     colours: dict[tuple[int, ...], Group] = {}
 
     def footprint(flat):
@@ -349,7 +282,7 @@ def _footprint_of(axes, shape, y_shape):
         if colour not in colours:
             if len(colours) >= COLOUR_CACHE:
                 colours.clear()
-            colours[colour] = _group(axes, shape, y_shape, colour)
+            colours[colour] = _group(parts, shape, colour)
         return colours[colour].labels == _position_in_group(axes, index)
 
     return footprint
@@ -367,3 +300,4 @@ def pack(layer, name, arrays, y_shape, coords, rng, *, probes=PROBES, scratch=No
     without structure. The declaration is probed as for ``groups``."""
     declared = declaration(layer, name, arrays, y_shape, rng, probes=probes, scratch=scratch, base=base)
     return None if declared is None else declared.pack(coords)
+

@@ -150,6 +150,35 @@ def render(rows: list[Row], sections: list[Section], title: str = "gradcheck rep
     return "\n".join(parts)
 
 
+def notebook(report) -> str:
+    """The HTML a notebook shows for a Report (Report._repr_html_): the verdict, and for every failing
+    array its diagnosis and heat maps, then the error-vs-eps plot: the pieces of a case's section of the
+    page, drawn from the results (nothing runs again).
+
+    The sweeps and diagnoses exist only when the check ran with explain=... (check(..., explain=0.5));
+    without them the heat maps are shown alone, with a note saying so. Near misses (passing arrays within a
+    factor 2 of failing) are in the verdict text only; the page (`gradcheck run --report`) draws them too.
+    """
+    esc = html.escape
+    colour = "#17692a" if report.passed else "#b00020"
+    parts = [f"<div class='gradcheck-report'><p style='color:{colour};font-weight:bold'>"
+             f"{esc(report.headline())}</p><pre style='font-size:0.85em'>{esc(str(report))}</pre>"]
+    failing = [r for r in report.results() if not r.passed]
+    diagnosis = [s for r in failing for s in r.diagnosis]
+    if diagnosis:
+        text = esc("\n".join(diagnosis))
+        parts.append(f"<p><b>Diagnosis</b></p><pre style='font-size:0.85em'>{text}</pre>")
+    if failing and all(r.sweep is None for r in failing):
+        parts.append("<p class='gradcheck-note'><i>Heat maps only: the check ran without explain, so there "
+                     "is no error-vs-eps plot and no diagnosis; check(..., explain=0.5) adds them.</i></p>")
+    for f in explain.figures(report, margin=float("inf")) if failing else []:
+        data = base64.b64encode(f.data).decode("ascii")
+        parts.append(f"<figure><img alt='{esc(f.filename)}' src='data:image/png;base64,{data}' "
+                     f"style='max-width:100%'><figcaption>{esc(f.caption)}</figcaption></figure>")
+    parts.append("</div>")
+    return "\n".join(parts)
+
+
 def _anchor(case: str) -> str:
     return "case-" + "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in case)
 

@@ -32,7 +32,7 @@ def array_dict(a: Any) -> dict:
             "worst": [element_dict(e) for e in a.worst], "forwards": int(a.forwards),
             "seconds": _number(a.seconds), "joint": list(a.joint),
             "inferred": None if a.inferred is None else [_entry(e) for e in a.inferred],
-            "rechecked": int(a.rechecked)}
+            "rechecked": int(a.rechecked), "layout": a.layout}
 
 
 def _entry(entry: Any) -> Any:
@@ -49,7 +49,8 @@ def report_dict(case: Any, report: Any) -> dict:
             "seconds": _number(report.seconds), "forwards": int(report.forwards),
             "arrays": {n: array_dict(a) for n, a in report.arrays.items()},
             "residuals": {n: array_dict(a) for n, a in report.residuals.items()},
-            "warnings": list(report.warnings), "cause": report.cause, "verdict": str(report)}
+            "warnings": list(report.warnings), "cause": report.cause, "verdict": str(report),
+            "outputs": {n: [int(v) for v in s] for n, s in report.outputs.items()}}
 
 
 def error_dict(error: Any, case: Any = None) -> dict:

@@ -7,6 +7,9 @@ Layouts (by the array's name, the part after the last "." of a Sequential name, 
     matrix  (R, C)                the matrix itself (FC weights W (D, F): row = input, column = output)
     strip   (n,)                  one row (biases, beta)
 
+A 4-D array whose result names its layout (ArrayResult.layout, gradcheck.layout) is drawn by it, not by its
+name: NHWC maps and HWIO kernels are transposed into the grids above (channels-last arrays as maps).
+
 Every panel is at most MAX_PIXELS on a side: a grid with too many tiles keeps the rows and columns whose
 difference is largest (in index order, labelled); tiles or matrices that are still too large are reduced
 in blocks, by the block mean for analytic and numeric and by the block's largest |value| (with its sign)
@@ -28,6 +31,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from gradcheck import layout as layouts  # noqa: E402
+
 MAX_PIXELS = 320  # per side of a panel
 MAX_MARKS = 5
 DPI = 100
@@ -43,10 +48,17 @@ class Layout:
     cols: np.ndarray | None = None  # selected tile columns (grids)
     block: tuple[int, int] = (1, 1)  # reduction factor inside a tile / of the matrix
     description: str = ""
+    axes: str | None = None  # the array's own layout (gradcheck.layout) when not the canonical order
+
+    def canonical(self, a):
+        """The array in the order `shape` describes (NCHW maps, OIHW kernels)."""
+        return layouts.canonical(a, self.axes) if self.kind in ("kernel", "maps") else a
 
     def place(self, index) -> tuple[int, int] | None:
         """Pixel (row, col) of an array index, or None when the layout left it out."""
         index = tuple(int(i) for i in index)
+        if self.kind in ("kernel", "maps"):
+            index = layouts.canonical_index(index, self.axes)
         fr, fc = self.block
         if self.kind in ("kernel", "maps"):
             a, b, h, w = _as4(index, self.shape)
@@ -128,10 +140,17 @@ def _top(scores, k):
     return np.sort(np.argsort(-s, kind="stable")[:k])
 
 
-def layout_for(name: str, shape, importance: np.ndarray | None = None) -> Layout:
+def layout_for(name: str, shape, importance: np.ndarray | None = None, layout: str | None = None) -> Layout:
     """The Layout of an array `name` of `shape`; importance (same shape, e.g. |difference|) chooses which
-    tile rows and columns a grid keeps when it has too many."""
+    tile rows and columns a grid keeps when it has too many. layout: the array's axis layout (a 4-D
+    array: gradcheck.layout), else its kind comes from its name and number of axes."""
     shape = tuple(int(s) for s in shape)
+    given = shape
+    if layout is not None and len(shape) == 4:
+        shape = layouts.canonical_shape(shape, layout)
+        importance = None if importance is None else layouts.canonical(importance, layout)
+    else:
+        layout = None
     if len(shape) == 0:
         return Layout("scalar", shape, description="a scalar")
     if len(shape) == 1:
@@ -146,7 +165,7 @@ def layout_for(name: str, shape, importance: np.ndarray | None = None) -> Layout
         return Layout("matrix", shape, block=(fr, fc),
                       description=f"{shape[0]} x {shape[1]} matrix, {what}{extra}")
     A, B, H, W = _shape4(shape)
-    kind = "kernel" if _basename(name) == "k" and len(shape) == 4 else "maps"
+    kind = layouts.kind(layout) or ("kernel" if _basename(name) == "k" and len(shape) == 4 else "maps")
     fr, fc = math.ceil(H / MAX_PIXELS), math.ceil(W / MAX_PIXELS)
     hb, wb = math.ceil(H / fr), math.ceil(W / fc)
     max_rows, max_cols = max(1, (MAX_PIXELS + 1) // (hb + 1)), max(1, (MAX_PIXELS + 1) // (wb + 1))
@@ -166,7 +185,9 @@ def layout_for(name: str, shape, importance: np.ndarray | None = None) -> Layout
         which = "with the largest difference" if importance is not None else "first"
         kept = f"; showing the {rows.size} of {A} rows and {cols.size} of {B} columns, {which}"
     block = f"; tiles reduced in blocks of {fr} x {fc}" if fr * fc > 1 else ""
-    return Layout(kind, shape, rows=rows, cols=cols, block=(fr, fc), description=what + kept + block)
+    own = "" if layout in (None, "NCHW", "OIHW") else f" ({layout} {given}, drawn channels-first)"
+    return Layout(kind, shape, rows=rows, cols=cols, block=(fr, fc), description=what + own + kept + block,
+                  axes=layout)
 
 
 def arrange(layout: Layout, a, how: str = "mean") -> np.ndarray:
@@ -180,7 +201,7 @@ def arrange(layout: Layout, a, how: str = "mean") -> np.ndarray:
     if layout.kind == "matrix":
         return _reduce(a, fr, fc, how)
     A, B, H, W = _shape4(layout.shape)
-    a4 = a.reshape(A, B, H, W)
+    a4 = layout.canonical(a).reshape(A, B, H, W)
     hb, wb = math.ceil(H / fr), math.ceil(W / fc)
     out = np.full((layout.rows.size * (hb + 1) - 1, layout.cols.size * (wb + 1) - 1), np.nan)
     for i, r in enumerate(layout.rows):
@@ -210,7 +231,7 @@ def panels(result) -> list[Panel]:
     name, g = result.name, np.asarray(result.analytic)
     numeric = None if result.numeric is None else np.asarray(result.numeric, dtype=np.float64)
     diff = None if numeric is None else np.real(g).astype(np.float64) - numeric
-    lay = layout_for(name, g.shape, importance=diff)
+    lay = layout_for(name, g.shape, importance=diff, layout=getattr(result, "layout", None))
     bad = [e for e in [*result.worst, *getattr(result, "located", [])] if e.failed and e.index is not None]
     marks = []
     for e in bad[:MAX_MARKS]:

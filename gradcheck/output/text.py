@@ -7,6 +7,10 @@ against analytic)::
       b  (3,) float64: checked 3 elements, failed 3, kinks 0, margin 3.1e+07, ..., 10 forwards
         b[1]: analytic 0.41 numeric 1.64 |diff| 1.23 > tol 4.1e-08  (mismatch)
 
+A layer with several outputs adds a line naming them and the checked sum::
+
+      outputs h (3, 4), c (3, 4): L = sum(G_h * h) + sum(G_c * c)
+
 Each array also carries its observed convergence order (gradcheck.engine.convergence)::
 
         convergence order 0.0 (a plateau no eps gets under: a wrong gradient); |error| 0.71, 0.71, 0.71 ...
@@ -60,6 +64,12 @@ def array_summary(r) -> str:
     return text
 
 
+def outputs_text(shapes: dict) -> str:
+    """``h (3, 4), c (3, 4): L = sum(G_h * h) + sum(G_c * c)``: a report's several outputs."""
+    listed = ", ".join(f"{n} {tuple(s)}" for n, s in shapes.items())
+    return f"{listed}: L = " + " + ".join(f"sum(G_{n} * {n})" for n in shapes)
+
+
 def headline(report) -> str:
     case = report.case if report.case is not None else "<unnamed case>"
     if report.passed:
@@ -93,6 +103,8 @@ def verdict(report) -> str:
         f"  method {report.method}  eps {report.eps:.3g}  rtol {'/'.join(rtols) or '-'}  atol {atol}"
         f"  seed {report.seed}  strategy {report.strategy}",
     ]
+    if report.outputs:
+        lines.append(f"  outputs {outputs_text(report.outputs)}")
     for r in results:
         lines.append("  " + array_summary(r))
         shown = [e for e in r.worst if not e.kind.passes][:SHOW_IN_TEXT] if not r.passed else r.worst[:1]
@@ -109,4 +121,4 @@ def verdict(report) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["array_summary", "element_text", "headline", "index_text", "verdict"]
+__all__ = ["array_summary", "element_text", "headline", "index_text", "outputs_text", "verdict"]
