@@ -225,6 +225,8 @@ def test_an_undecided_case_fails_under_pytest_with_its_verdict(pytester):
     pytester.makefile(".ini", pytest="[pytest]\ngradcheck_cases = cases\n")
     pytester.mkdir("cases")
     (pytester.path / "cases" / "degenerate.yaml").write_text(DEGENERATE_CASE)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    from tests.test_plugin import PLUGIN
+
+    result = pytester.runpytest(*PLUGIN, "-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*UNDECIDED fc-relu-at-zero:*several kinks coincide*"])
