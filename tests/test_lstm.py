@@ -8,6 +8,16 @@ from layers import LSTMStep
 from tests.numdiff_functions import cotangent_loss, numeric_gradient
 
 
+def backward_at_random_point(rng):
+    """(arrays, layer, (h, c), G, grads) of LSTMStep at a random shape and point, one cotangent per output."""
+    N, D, H = random_shape(rng)
+    arrays = random_arrays(rng, N, D, H)
+    layer = LSTMStep()
+    (h, c), cache = layer.forward(**arrays)
+    G = (rng.standard_normal(h.shape), rng.standard_normal(c.shape))
+    return arrays, layer, (h, c), G, layer.backward(G, cache)
+
+
 def random_arrays(rng, N, D, H, scale=0.5, dtype=np.float64):
     return {
         "x": rng.standard_normal((N, D)).astype(dtype),
@@ -45,12 +55,7 @@ def test_forward_formulas_by_hand():
 @pytest.mark.parametrize("seed", range(5))
 def test_backward_matches_central_differences_of_both_outputs(seed):
     rng = np.random.default_rng(seed)
-    N, D, H = random_shape(rng)
-    arrays = random_arrays(rng, N, D, H)
-    layer = LSTMStep()
-    (h, c), cache = layer.forward(**arrays)
-    G = (rng.standard_normal(h.shape), rng.standard_normal(c.shape))
-    grads = layer.backward(G, cache)
+    arrays, layer, (h, c), G, grads = backward_at_random_point(rng)
     assert set(grads) == set(layer.inputs)
     for name in layer.inputs:
         num = numeric_gradient(lambda: cotangent_loss(layer.forward(**arrays)[0], G), arrays[name])
@@ -237,14 +242,10 @@ def to_lstm_cell(torch, Wx, Wh, b, split):
 def test_against_torch_lstm_cell(seed):
     torch = pytest.importorskip("torch", reason="torch is the oracle for this test (pip install '.[oracle]')")
     rng = np.random.default_rng(100 + seed)
-    N, D, H = random_shape(rng)
-    arrays = random_arrays(rng, N, D, H)
-    layer = LSTMStep()
-    (h, c), cache = layer.forward(**arrays)
-    G = (rng.standard_normal(h.shape), rng.standard_normal(c.shape))
-    grads = layer.backward(G, cache)
+    arrays, layer, (h, c), G, grads = backward_at_random_point(rng)
 
-    cell, perm = to_lstm_cell(torch, arrays["Wx"], arrays["Wh"], arrays["b"], rng.uniform(size=4 * H))
+    forget_bias = rng.uniform(size=arrays["b"].size)
+    cell, perm = to_lstm_cell(torch, arrays["Wx"], arrays["Wh"], arrays["b"], forget_bias)
     tx, th, tc = (torch.tensor(arrays[k], requires_grad=True) for k in ("x", "h_prev", "c_prev"))
     h_t, c_t = cell(tx, (th, tc))
     np.testing.assert_allclose(h, h_t.detach().numpy(), rtol=1e-12, atol=1e-13)
