@@ -244,8 +244,8 @@ def test_against_torch_lstm_cell(seed):
     rng = np.random.default_rng(100 + seed)
     arrays, layer, (h, c), G, grads = backward_at_random_point(rng)
 
-    forget_bias = rng.uniform(size=arrays["b"].size)
-    cell, perm = to_lstm_cell(torch, arrays["Wx"], arrays["Wh"], arrays["b"], forget_bias)
+    split = rng.uniform(size=arrays["b"].size)  # how b is split into bias_ih + bias_hh
+    cell, perm = to_lstm_cell(torch, arrays["Wx"], arrays["Wh"], arrays["b"], split)
     tx, th, tc = (torch.tensor(arrays[k], requires_grad=True) for k in ("x", "h_prev", "c_prev"))
     h_t, c_t = cell(tx, (th, tc))
     np.testing.assert_allclose(h, h_t.detach().numpy(), rtol=1e-12, atol=1e-13)
