@@ -20,6 +20,7 @@ from gradcheck.engine import convergence, diagnosis, methods
 from gradcheck.engine.declarations import StructureMismatch
 from gradcheck.engine.problem import Problem, layer_name
 from gradcheck.engine.residuals import residual_problem
+from gradcheck.engine.threads import one_blas_thread_when_small
 from gradcheck.errors import GradientMismatch, LayerContractError
 from gradcheck.results import NEAR_MISS, Report
 from gradcheck.strategies import directional, parts
@@ -79,6 +80,7 @@ def _options(layer, arrays, strategy, method, eps, samples, directions, wrt, rto
     return method, eps, samples, directions, wrt
 
 
+@one_blas_thread_when_small
 def check(layer, arrays, *, strategy="exhaustive", method=None, eps=None, rtol=None, atol=None, samples=None,
           directions=None, seed=0, wrt=None, residuals=None, name=None, keep_analytic=False,
           explain=None, infer=True, progress=None, layouts=None) -> Report:

@@ -101,3 +101,28 @@ def test_blas_threads_are_restored_after_the_block():
             pass
         assert all(lib.get_num_threads() == 1 for lib in blas)  # a nested block restores the outer's limit
     assert [lib.get_num_threads() for lib in blas] == before
+
+
+def test_a_small_check_runs_every_forward_on_one_blas_thread_and_a_large_one_keeps_blas_threads(monkeypatch):
+    """Structure probes and convergence sweeps too, not only the grouped plans (threads.SMALL_BYTES)."""
+    blas = [lib for lib in threads.blas_controller().lib_controllers if lib.user_api == "blas"]
+    if not blas:
+        pytest.skip("no BLAS library loaded")
+    before = [lib.get_num_threads() for lib in blas]
+    seen = []
+
+    class Recording(FullyConnected):
+        def forward(self, x, W, b):
+            seen.append(max(lib.get_num_threads() for lib in blas))
+            return super().forward(x, W, b)
+
+    rng = np.random.default_rng(0)
+    arrays = {"x": rng.standard_normal((4, 6)), "W": rng.standard_normal((6, 3)), "b": rng.standard_normal(3)}
+    assert gradcheck.check(Recording(), arrays).passed
+    assert seen and set(seen) == {1}
+    assert [lib.get_num_threads() for lib in blas] == before
+    if max(before) > 1:  # above the limit (made small here), the caller's BLAS threads are kept
+        monkeypatch.setattr(threads, "SMALL_BYTES", 1)
+        seen.clear()
+        gradcheck.check(Recording(), arrays, wrt=["b"], strategy="directional")
+        assert max(before) in seen
