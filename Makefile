@@ -24,13 +24,18 @@ $(FULL): pyproject.toml | $(PY)
 run: $(BASE)
 	$(VENV)/bin/gradcheck run cases
 
+# One pytest-xdist worker more than the CPUs: the timeout tests wait on worker processes that start or hang
+# on purpose, and a waiting worker would leave its CPU idle (with -n auto, 2 workers kept the CPUs ~60% busy).
+JOBS ?= $(shell $(PYTHON) -c 'import os; print(len(os.sched_getaffinity(0)) + 1)')
+
 test: $(FULL)
-	$(PY) -m pytest -n auto
+	$(PY) -m pytest -n $(JOBS)
 
 # The 20-seed no-false-alarm sweep of the four 102.8M-weight catalogue cases (~6 min; make test runs them
-# at seed 0, and every other case over 20 seeds).
+# at seed 0, and every other case over 20 seeds), and the full-size FC-as-conv equality of seed 001.
 sweep: $(FULL)
-	GRADCHECK_SWEEP_HUGE=1 $(PY) -m pytest -n auto tests/test_cases.py -k "over_20_seeds_huge"
+	GRADCHECK_SWEEP_HUGE=1 $(PY) -m pytest -n auto tests/test_cases.py tests/test_fc_as_conv.py \
+		-k "over_20_seeds_huge or vgg16_7x7x512"
 
 bench: $(FULL)
 	$(PY) -m pytest benchmarks --benchmark-only --benchmark-group-by=group --benchmark-autosave
