@@ -82,9 +82,9 @@ def test_seed_001_fc_4096_to_4096_is_4096_groups_of_4096_1x1_kernels():
 
 @pytest.mark.slow
 @pytest.mark.skipif(not os.environ.get("GRADCHECK_SWEEP_HUGE"),
-                    reason="two 0.8 GB kernels and their gradients (~20-40 s of page faults): `make sweep` runs "
-                           "it; make test checks the same code at 4096x4096 (test above) and this layer's "
-                           "gradients at full size through the catalogue cases fc-as-conv-7x7x512-4096-*")
+                    reason="two 0.8 GB kernels and their gradients (~20-40 s of page faults): `make sweep` "
+                           "runs it; make test checks the same code at 4096x4096 (test above) and this "
+                           "layer's gradients at full size through the catalogue cases fc-as-conv-7x7x512-*")
 def test_seed_001_vgg16_7x7x512_to_4096_global_convolution():
     """VGG-16's first FC layer as a 7x7x512x4096 kernel (0.8 GB in float64), batch 2."""
     rng = np.random.default_rng(3)
