@@ -125,6 +125,7 @@ class ArrayResult:
     undecided: int = 0
     warnings: list[str] = field(default_factory=list)  # remarks for the Report (a limit the check hit)
     parts: bool = False  # a complex array: checked counts its real and imaginary parts (strategies.parts)
+    fallback: int = 0  # coordinates the method handed to its fallback (richardson -> central: a kink nearby)
 
     @property
     def passed(self) -> bool:
