@@ -118,7 +118,7 @@ def _magnitude(ys):
     """max(Y, max_k |y_k|) per output over the evaluations ys (ys[0] the base point); non-finite entries as
     Y (they make the value non-finite anyway, which is a failure of its own)."""
     floor = _output_scale(ys[0])
-    m = np.abs(ys[0]).astype(np.float64)
+    m = np.array(np.abs(ys[0]), dtype=np.float64)  # a 0-d array for a scalar output (a loss)
     for y in ys[1:]:
         np.maximum(m, np.abs(y), out=m)
     return np.where(np.isfinite(m), np.maximum(m, floor), floor)
