@@ -423,6 +423,7 @@ def test_convergence_order_is_about_4_on_right_layers_and_0_on_a_wrong_one(layer
     diff = problem.differencer("richardson", report.eps)
     sweep = convergence.sweep(diff, "x", problem.grads["x"], report.arrays["x"], steps=[1e-1, 3e-2, 1e-2])
     assert sweep.verdict == "converges" and 3.5 < sweep.order < 4.5, sweep
+    assert c.expected == sweep.expected == 4  # the pictures' reference slope (eps^4, not eps^2)
 
     class Wrong(RealOnly):
         def backward(self, dy, cache):

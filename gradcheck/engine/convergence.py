@@ -81,6 +81,7 @@ class Convergence:
     direction: str  # "worst k" or "random"
     forwards: int = 0
     analytic: np.ndarray = field(default_factory=lambda: np.zeros(0))  # <g, u> per step
+    expected: int = 2  # the method's order (Method.order): a right gradient's error ~ eps**expected
 
     def __str__(self) -> str:
         if self.verdict == "skipped":
@@ -88,7 +89,7 @@ class Convergence:
         errs = ", ".join(f"{e:.2g}" for e in self.errors)
         steps = ", ".join(f"{h:.0e}" for h in self.steps)
         order = "n/a" if self.order is None else f"{0.0 if abs(self.order) < 0.05 else self.order:.1f}"
-        power = get_method(self.method).order
+        power = self.expected
         meaning = {
             "converges": f"error ~ eps^{power}: converges",
             "plateau": "a plateau no eps gets under: a wrong gradient",
@@ -232,7 +233,7 @@ def measure(diff, name: str, g, result, steps=VERDICT_STEPS, key=None) -> Conver
         verdict = "irregular"  # kinks (ReLU, max pool) crossed by the larger steps (or coinciding at an
         # undecided point), not a wrong gradient
     return Convergence(key, method.name, np.asarray(steps, float), np.asarray(errors), np.asarray(floors),
-                       order, verdict, description, spent[0], np.asarray(analytic))
+                       order, verdict, description, spent[0], np.asarray(analytic), method.order)
 
 
 def sweep(diff, name: str, g, result, steps=None) -> Convergence:
