@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 BASE   := $(VENV)/.installed-base
 FULL   := $(VENV)/.installed-full
 
-.PHONY: run test sweep bench bench-compare bench-peers lint docs clean
+.PHONY: run test sweep bench bench-compare bench-peers bench-detection lint docs clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,13 @@ bench-compare: $(FULL)
 # and in .benchmarks/peers.md.
 bench-peers: $(FULL)
 	$(PY) benchmarks/peers.py --vgg
+
+# The detection floor: the smallest relative error on one element of dW each checker catches (ours with
+# central, richardson and complex step; torch.autograd.gradcheck default and fast_mode), asserted in the
+# order claimed; the tables on stdout and in .benchmarks/detection.md (~1.5 min; `python
+# benchmarks/detection.py --quick` for a short scan without the asserts).
+bench-detection: $(FULL)
+	GRADCHECK_DETECTION=1 $(PY) -m pytest benchmarks/test_detection.py -q -s -p no:cacheprovider
 
 lint: $(FULL)
 	$(VENV)/bin/ruff check gradcheck layers tests benchmarks docs

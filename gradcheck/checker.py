@@ -29,9 +29,9 @@ from gradcheck.strategies import directional, parts
 def default_method(layer, arrays, strategy, wrt) -> str:
     """Complex step for a complex-safe layer (no cancellation: rtol 2.3e-13), else central differences.
 
-    Except for a directional check of an array of REUSE_ELEMENTS or more: complex step's complex128 working
-    copy is twice the array (peak memory 4x it instead of 2x with central's adopted buffer) and one complex
-    forward costs more than central's two real ones (4x the flops of a real matrix product).
+    Except for a directional check of an array of REUSE_ELEMENTS or more: complex step's complex128 copy
+    doubles the peak memory and a complex forward costs 4x the flops (more than central's two real ones).
+    "richardson" (1e-10 resolved where central stops at ~1e-8) is opt-in: twice central's forwards.
     """
     if not getattr(layer, "complex_safe", False) or _complex_inputs(layer, arrays):
         return "central"  # complex step cannot perturb a complex input's imaginary part on its own
@@ -90,7 +90,7 @@ def check(layer, arrays, *, strategy="exhaustive", method=None, eps=None, rtol=N
     strategy: "exhaustive" | "sampled" (`samples` coordinates per array) | "directional" (`directions`
     random directions spanning all checked arrays at once; when one fails, `directions` random unit
     directions per array, failures located by bisection).
-    method: a name of gradcheck.engine.methods ("complex", "central") or None (default_method).
+    method: a name of gradcheck.engine.methods ("complex", "central", "richardson") or None (default_method).
     eps: the step (default: the method's); rtol/atol: override the error model's tolerances.
     wrt: input names to check (default all); residuals: layer names of a Sequential whose "<name>.delta"
     is checked against numerics of tail(name); seed: seeds G, directions and samples; name: the case name.

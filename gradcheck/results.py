@@ -131,6 +131,7 @@ class ArrayResult:
     inferred: tuple | None = None  # the structure gradcheck.engine.inference fitted (none declared)
     rechecked: int = 0  # coordinates of the inferred plan that failed or were kinks, re-checked alone
     layout: str | None = None  # axis order of a 4-D array (gradcheck.layout): "NHWC" for channels-last maps
+    fallback: int = 0  # coordinates the method handed to its fallback (richardson -> central: a kink nearby)
 
     @property
     def passed(self) -> bool:

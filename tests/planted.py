@@ -75,3 +75,49 @@ class MaxPoolFullDyToEveryTie(MaxPool):
         dx = np.zeros(shape, dtype=dy.dtype)
         dx[:, :, : y.shape[2] * n, : y.shape[3] * n] = tied * up(dy, n)
         return {"x": dx}
+
+
+class TanhFC:
+    """y = tanh(x W + b): x (N, D), W (D, F), b (F,) -> y (N, F), right gradients, declared not complex-safe
+    (a layer written with real-only NumPy, say), so the checker cannot use complex step on it."""
+
+    inputs = ("x", "W", "b")
+    complex_safe = False
+
+    def forward(self, x, W, b):
+        y = np.tanh(x.reshape(x.shape[0], -1) @ W + b)
+        return y, (x, W, y)
+
+    def backward(self, dy, cache):
+        x, W, y = cache
+        d = dy * (1 - y * y)
+        return {"x": (d @ W.T).reshape(x.shape), "W": x.reshape(x.shape[0], -1).T @ d, "b": d.sum(axis=0)}
+
+    def structure(self, name, shapes):
+        """As FullyConnected: x[n] -> y[n, :], W[:, j] and b[j] -> y[:, j]."""
+        return {"x": (0,) + (None,) * (len(shapes["x"]) - 1), "W": (None, 1), "b": (1,)}[name]
+
+
+class ScaledElement:
+    """Wraps a layer: backward right but for one element of one array's gradient, multiplied by (1 + r)
+    (a relative error r on that element, whatever the cotangent). forward, structure, complex_safe: the
+    wrapped layer's."""
+
+    def __init__(self, layer, array="W", index=(0, 0), r=1e-10):
+        self.layer, self.array, self.index, self.r = layer, array, tuple(index), float(r)
+        self.inputs = layer.inputs
+        self.constants = getattr(layer, "constants", ())
+        self.complex_safe = getattr(layer, "complex_safe", False)
+
+    def forward(self, **arrays):
+        return self.layer.forward(**arrays)
+
+    def backward(self, dy, cache):
+        g = dict(self.layer.backward(dy, cache))
+        g[self.array] = np.array(g[self.array], copy=True)
+        g[self.array][self.index] *= 1 + self.r
+        return g
+
+    def structure(self, name, shapes):
+        declare = getattr(self.layer, "structure", None)
+        return None if declare is None else declare(name, shapes)

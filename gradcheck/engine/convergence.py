@@ -5,27 +5,30 @@ an array a (entries of size 1 on its support), the directional error
 
     e(h) = |<g, u> - D_h|,   D_h = (L(a + h u) - L(a - h u)) / 2h   (central)
                              D_h = Im L(a + i h u) / h              (complex step)
+                             D_h = (4 D(h) - D(2h)) / 3             (richardson)
 
 behaves, for h above the rounding floor, like
 
-    a right gradient:   e(h) ~ C h^2    (truncation h^2 L'''/6, both methods): order 2
+    a right gradient:   e(h) ~ C h^2    (truncation h^2 L'''/6, central and complex step): order 2
+                        e(h) ~ C h^4    (truncation h^4 L5/30, richardson): order 4 (Method.order)
     a wrong gradient:   e(h) -> |<g - dL/da, u>| > 0, a plateau no h gets under: order 0
 
-and below it rounding takes over (central: ~ u S / h grows as h shrinks; complex step: flat at ~ u |g|).
+and below it rounding takes over (central, richardson: ~ u S / h grows as h shrinks; complex step: flat
+at ~ u |g|).
 A layer that is linear in the array (FC, conv in x, k or b) has no truncation error at all: e(h) sits at
 the rounding floor for every h and the order is "n/a" (exact along u), unless the gradient is wrong.
 
 The observed order p is the least-squares slope of log e against log h over the steps whose error is above
 FLOOR_SAFETY times the rounding floor (analytic rounding + the numeric side's rounding at that h).
-p >= 1.5 "converges"; p < 0.5 with errors flat within a factor 2 "plateau"; else "irregular" (kinks
-within the step, a steep function). A layer with kinks (not complex_safe) crosses them at the larger steps:
-there an array that passed its check is never called a plateau, only irregular.
+p >= 1.5 "converges" (richardson's ~4 too); p < 0.5 with errors flat within a factor 2 "plateau"; else
+"irregular" (kinks within the step, a steep function). A layer with kinks (not complex_safe) crosses them
+at the larger steps: there an array that passed its check is never called a plateau, only irregular.
 
 u: for an array with failing elements, +-1 on up to SHOW_WORST of them (the sign of analytic - numeric, so
 their errors add up); otherwise standard normal entries on a random block of at most MAX_BLOCK consecutive
 elements (the whole array when smaller), so a step perturbs each element by about h. Cost: len(steps)
-forwards (complex) or 2 len(steps) (central) per array and passes over u's support only (not over a
-100M-element kernel); the checker's verdict uses VERDICT_STEPS (3 steps).
+forwards (complex), 2 len(steps) (central) or 4 len(steps) (richardson) per array and passes over u's
+support only (not over a 100M-element kernel); the checker's verdict uses VERDICT_STEPS (3 steps).
 """
 
 from __future__ import annotations
@@ -78,6 +81,7 @@ class Convergence:
     direction: str  # "worst k" or "random"
     forwards: int = 0
     analytic: np.ndarray = field(default_factory=lambda: np.zeros(0))  # <g, u> per step
+    expected: int = 2  # the method's order (Method.order): a right gradient's error ~ eps**expected
 
     def __str__(self) -> str:
         if self.verdict == "skipped":
@@ -85,11 +89,12 @@ class Convergence:
         errs = ", ".join(f"{e:.2g}" for e in self.errors)
         steps = ", ".join(f"{h:.0e}" for h in self.steps)
         order = "n/a" if self.order is None else f"{0.0 if abs(self.order) < 0.05 else self.order:.1f}"
+        power = self.expected
         meaning = {
-            "converges": "error ~ eps^2: converges",
+            "converges": f"error ~ eps^{power}: converges",
             "plateau": "a plateau no eps gets under: a wrong gradient",
             "exact": "rounding only at every eps: linear along u, agrees",
-            "irregular": "neither eps^2 nor a plateau: kinks or a steep function",
+            "irregular": f"neither eps^{power} nor a plateau: kinks or a steep function",
             "nonfinite": "NaN or inf at every eps: no order to measure",
         }[self.verdict]
         return f"convergence order {order} ({meaning}); |error| {errs} at eps {steps} along {self.direction}"
@@ -228,7 +233,7 @@ def measure(diff, name: str, g, result, steps=VERDICT_STEPS, key=None) -> Conver
         verdict = "irregular"  # kinks (ReLU, max pool) crossed by the larger steps (or coinciding at an
         # undecided point), not a wrong gradient
     return Convergence(key, method.name, np.asarray(steps, float), np.asarray(errors), np.asarray(floors),
-                       order, verdict, description, spent[0], np.asarray(analytic))
+                       order, verdict, description, spent[0], np.asarray(analytic), method.order)
 
 
 def sweep(diff, name: str, g, result, steps=None) -> Convergence:

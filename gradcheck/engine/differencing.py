@@ -98,6 +98,7 @@ class Differencer:
 
     def __init__(self, layer, arrays, G, method, eps, S=0.0, y0=None):
         from gradcheck.engine import methods
+        from gradcheck.engine.methods.base import Bounds
 
         self.method = methods.get(method)
         self.layer, self.eps, self.S = layer, float(eps), float(S)
@@ -110,6 +111,7 @@ class Differencer:
         self._args: dict[str, np.ndarray] = {}
         self._dirty: dict[str, tuple[int, int]] = {}  # name -> flat slice left perturbed (restored lazily)
         self._parts: dict[str, tuple[int, ...]] = {}  # complex input -> its shape (perturbed as re, im)
+        self._bounds = Bounds()  # what a bounded method measured, per array and coordinate (bound())
         self._given = arrays
         for k, v in arrays.items():
             v = np.asarray(v)
@@ -220,6 +222,7 @@ class Differencer:
         arrays = {k: self._given[k] if k in self._parts else v for k, v in self._pristine.items()}
         d = Differencer(self.layer, arrays, self.G, self.method, self.eps, self.S)
         d._y0 = self._y0
+        d._bounds = self._bounds  # shared: what a fork measures is looked up on this one (bound())
         return d
 
     def work_bytes(self) -> int:
@@ -357,9 +360,37 @@ class Differencer:
         """Derivatives of L along each coordinate of `coords` (flat indices into arrays[name]) at step eps
         (default self.eps). labels: None for a single coordinate, else a Group's labels (output element ->
         position in coords). Returns (numeric, left, right), left/right None without one-sided differences.
+        A bounded method's Bound of these values is kept for bound() (the strategies' plans pass along
+        (numeric, left, right) only, in whatever order their groups ran).
         """
-        return self.method.coordinates(self, name, np.asarray(coords, dtype=np.int64), labels,
-                                       self.eps if eps is None else float(eps))
+        coords = np.asarray(coords, dtype=np.int64)
+        numeric, left, right, *bound = self.method.coordinates(self, name, coords, labels,
+                                                               self.eps if eps is None else float(eps))
+        if bound:
+            self._bounds.add(name, coords, bound[0])
+        return numeric, left, right
+
+    def bound(self, name, coords):
+        """The Bound (per coordinate of `coords`) of the values a bounded method last measured at them, on
+        this differencer or its forks; None for a method with an a-priori model, or where it measured none.
+        Call it after the values' plan has run (not while forks are still measuring)."""
+        return self._bounds.get(name, coords) if self.method.bounded else None
+
+    @contextlib.contextmanager
+    def using(self, method):
+        """The block with another method of the same working copies (a real one for a real one: a method's
+        fallback, gradcheck.engine.methods.base.Method.fallback): the base point and every working copy
+        serve both; forks made in the block use it too."""
+        from gradcheck.engine import methods
+
+        method, saved = methods.get(method), self.method
+        if method.complex_work != saved.complex_work:
+            raise ValueError(f"{saved.name} and {method.name} do not share working copies")
+        self.method = method
+        try:
+            yield self
+        finally:
+            self.method = saved
 
     def directions(self, parts, eps=None):
         """The derivative of L along one direction spanning `parts` (see pair()) at step eps: an Along."""

@@ -39,6 +39,8 @@ Hence, per array::
     atol = rtol * scale + [central only] ROUNDING_BOUND * u64 * S / h
 
 float64 complex step: rtol = 2.2e-13 (a 1e-9 relative error is ~4500x the tolerance); central: 6.1e-9.
+A method may instead bound its numeric side a posteriori, per element, from its own evaluations
+(methods.base.Bound: richardson's rounding and truncation), which then replaces the rounding term of atol.
 
 Kinks (central only). The one-sided differences right = (L(a+h) - L(a))/h and left = (L(a) - L(a-h))/h
 of a smooth function differ by ~h |L''| <= TRUNCATION_BOUND * h * |L'| plus twice the rounding term
@@ -105,8 +107,12 @@ def rounding_atol(method, eps: float, S: float) -> float:
     return _method(method).rounding_atol(eps, S)
 
 
-def default_atol(method: str, eps: float, rtol: float, scale: float, S: float) -> float:
-    """atol = rtol * scale (values that cancel to ~0) + the central difference's rounding floor."""
+def default_atol(method: str, eps: float, rtol: float, scale: float, S: float, bound=None):
+    """atol = rtol * scale (values that cancel to ~0) + the numeric side's absolute error: the method's
+    rounding floor (central: its difference quotient's), or `bound`, the Bound a method with an a-posteriori
+    model measured with the values (methods.base.Bound; per element: then atol is an array)."""
+    if bound is not None:
+        return rtol * scale + bound.total
     return rtol * scale + rounding_atol(method, eps, S)
 
 

@@ -11,7 +11,11 @@ point, not a failure).
                    (a kink inside eps but not at a: see tolerance.REFINE_FACTORS), and
                  - the analytic value lies between them, within the one-sided error plus the tolerance
                    (at a kink any value of the subdifferential is a valid gradient; one outside
-                   [min(left, right), max(left, right)] is not, so it stays a mismatch)
+                   [min(left, right), max(left, right)] is not, so it stays a mismatch); a cleared element
+                   of a method whose one-sided differences cross the same kinks (richardson's wider
+                   stencil: Method.cleared_needs_between false) needs no such test
+               The thresholds are central's (tolerance) or, given a method, its own (Method.kink_threshold,
+               Method.one_sided_error).
     mismatch   otherwise
     undecided  a mismatch at a point where several kinks coincide (the perturbation of one element crosses
                kinks in several output elements at once: FC -> ReLU with x = 0 and b = 0): the one-sided
@@ -70,21 +74,24 @@ def failed(codes) -> np.ndarray:
     return (codes == MISMATCH) | (codes == NONFINITE)
 
 
-def disagreeing(left, right, eps, rounding):
-    """One-sided differences that disagree beyond what a smooth L allows (tolerance.kink_threshold): L is
-    not differentiable within [a - eps, a + eps]. NaN compares False."""
+def disagreeing(left, right, eps, rounding, method=None):
+    """One-sided differences that disagree beyond what a smooth L allows (tolerance.kink_threshold, or the
+    method's own Method.kink_threshold): L is not differentiable within the stencil. NaN compares False."""
     left, right = np.asarray(left, dtype=np.float64), np.asarray(right, dtype=np.float64)
+    threshold = tol_model.kink_threshold if method is None else method.kink_threshold
     with np.errstate(invalid="ignore", over="ignore"):
-        return np.abs(right - left) > tol_model.kink_threshold(left, right, eps, rounding)
+        return np.abs(right - left) > threshold(left, right, eps, rounding)
 
 
-def classify(analytic, numeric, left, right, *, rtol, atol, eps, rounding, cleared=None):
+def classify(analytic, numeric, left, right, *, rtol, atol, eps, rounding, cleared=None, method=None):
     """Vectorised verdict. Returns (codes, error, tolerance): codes are Verdict codes (OK, MISMATCH, KINK,
     NONFINITE); error = |analytic - numeric|; tolerance = atol + rtol |numeric|.
 
     left/right: one-sided differences (None for complex step: no kinks); rounding: the central quotient's
     absolute rounding bound (tolerance.rounding_atol), which the one-sided quotients carry twice over.
     cleared: optional boolean mask of elements confirmed at a smaller step (see the module docstring).
+    method: the Method whose kink rules apply (kink_threshold, one_sided_error, cleared_needs_between;
+    None: central's, tolerance's). atol and rounding may be per element.
     """
     analytic = np.asarray(analytic, dtype=np.float64)
     numeric = np.asarray(numeric, dtype=np.float64)
@@ -98,11 +105,15 @@ def classify(analytic, numeric, left, right, *, rtol, atol, eps, rounding, clear
             left = np.asarray(left, dtype=np.float64)
             right = np.asarray(right, dtype=np.float64)
             candidate = (codes == MISMATCH) & np.isfinite(left) & np.isfinite(right)
-            disagree = disagreeing(left, right, eps, rounding)
-            slack = tol_model.one_sided_error(left, right, eps, rounding) + tolerance
+            disagree = disagreeing(left, right, eps, rounding, method)
+            one_sided_error = tol_model.one_sided_error if method is None else method.one_sided_error
+            slack = one_sided_error(left, right, eps, rounding) + tolerance
             between = ((analytic >= np.minimum(left, right) - slack)
                        & (analytic <= np.maximum(left, right) + slack))
+            kink = disagree & between
             if cleared is not None:
-                disagree = disagree | np.asarray(cleared, dtype=bool)
-            codes = np.where(candidate & disagree & between, KINK, codes)
+                cleared = np.asarray(cleared, dtype=bool)
+                needs_between = method is None or method.cleared_needs_between
+                kink = kink | (cleared & between if needs_between else cleared)
+            codes = np.where(candidate & kink, KINK, codes)
     return codes, error, tolerance

@@ -27,7 +27,7 @@ def array_dict(a: Any) -> dict:
     return {"shape": [int(s) for s in a.shape], "dtype": str(a.dtype), "strategy": a.strategy,
             "method": a.method, "eps": _number(a.eps), "rtol": _number(a.rtol), "atol": _number(a.atol),
             "checked": int(a.checked), "failed": int(a.failed), "undecided": int(a.undecided),
-            "kinks": len(a.kinks),
+            "kinks": len(a.kinks), "fallback": int(a.fallback),
             "margin": _number(a.margin), "passed": bool(a.passed),
             "worst": [element_dict(e) for e in a.worst], "forwards": int(a.forwards),
             "seconds": _number(a.seconds), "joint": list(a.joint),

@@ -306,7 +306,8 @@ def heatmap_figure(ps: list[Panel], suptitle: str = ""):
 
 def sweep_figure(curves, case_eps: float | None = None, title: str = ""):
     """Error vs step size on log axes: one curve per (label, Convergence); the case's eps as a vertical
-    line, an eps^2 reference through each converging curve's largest step, rounding floors dotted."""
+    line, an eps^p reference through each converging curve's largest step (p: its method's order, 2 or 4),
+    rounding floors dotted."""
     fig, ax = plt.subplots(figsize=(5.6, 4.0), dpi=DPI)
     for label, c in curves:
         if c.errors.size == 0:
@@ -316,7 +317,7 @@ def sweep_figure(curves, case_eps: float | None = None, title: str = ""):
         (line,) = ax.loglog(c.steps, e, "o-", markersize=3, label=f"{label}: order {order}, {c.verdict}")
         ax.loglog(c.steps, c.floors, ":", color=line.get_color(), linewidth=0.8)
         if c.verdict == "converges" and np.isfinite(e[0]):
-            ref = e[0] * (c.steps / c.steps[0]) ** 2
+            ref = e[0] * (c.steps / c.steps[0]) ** c.expected
             above = ref >= 0.1 * np.min(c.floors)  # down to the rounding floor, not beyond
             ax.loglog(c.steps[above], ref[above], "--", color="gray", linewidth=0.7)
     if case_eps is not None:

@@ -61,6 +61,8 @@ def array_summary(r) -> str:
     if r.strategy == "directional" and r.failed:
         where = ", ".join(e.where for e in r.located if e.failed) or "none"
         text += f"; bisection located {where}"
+    if r.fallback:
+        text += f"; {r.fallback} handed to {r.method}'s fallback method (a kink within its stencil)"
     return text
 
 

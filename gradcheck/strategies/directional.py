@@ -11,6 +11,7 @@ k wrong elements of n cost ~ 2 k log2(n) extra checks.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sys
 import threading
@@ -23,7 +24,7 @@ from gradcheck.engine import structure
 from gradcheck.engine import tolerance as tol_model
 from gradcheck.engine.verdict import KINK, MISMATCH, NONFINITE, OK, UNDECIDED, Verdict, classify, failed
 from gradcheck.results import SHOW_WORST, ArrayResult, Element
-from gradcheck.strategies.coordinates import elements
+from gradcheck.strategies.coordinates import elements, rough
 from gradcheck.strategies.setting import analytic_dtype, rng_of
 
 DEFAULT_DIRECTIONS = 3  # directions per array
@@ -133,16 +134,24 @@ def bisect(judge, leaf, size, limit=MAX_LOCATED, leaves=MAX_LEAVES):
     return found, complete
 
 
-def _cleared(check, u, gflat, error):
-    """A failing direction that passes at a smaller step with an error that really fell
-    (tolerance.REFINE_FACTORS): it crosses a kink within eps, it does not point at a wrong gradient."""
-    for h, rtol_h, atol_h in check.smaller_steps():
+def _cleared(check, u, gflat, error, tolerance, rounding):
+    """A failing direction that passes at a smaller step with an error that really fell (the method's
+    refine_factors, retest, refined): it crosses a kink within eps, it does not point at a wrong gradient.
+    tolerance, rounding: the direction's at eps."""
+    method = check.method
+    grows = 0.0 if check.atol_given is not None else rounding  # a caller's atol does not grow as 1/h
+    for factor, h, rtol_h, atol_h in check.smaller_steps():
+        if not method.retest(np.array([error]), np.array([tolerance]), grows, factor)[0]:
+            return False
         along = check.diff.direction(check.name, u, gflat, 0, gflat.size, eps=h)
-        atol_h = check.atol_at(h, rtol_h, along.terms) if atol_h is None else atol_h
-        err_h = abs(along.analytic - along.numeric)
-        if (err_h <= tol_model.tolerance(along.numeric, rtol_h, atol_h)
-                and err_h <= tol_model.REFINE_DROP * error):
+        atol_h = check.atol_at(h, rtol_h, along.terms, along.bound) if atol_h is None else atol_h
+        err_h = np.array([abs(along.analytic - along.numeric)])
+        cleared, settled = method.refined(np.array([error]), np.array([tolerance]), err_h,
+                                          tol_model.tolerance(np.array([along.numeric]), rtol_h, atol_h))
+        if cleared[0]:
             return True
+        if settled[0]:
+            return False
     return False
 
 
@@ -150,15 +159,37 @@ def _judge(check, u, gflat, lo, hi):
     """(along, left, right, code, error, tolerance, atol) of u restricted to [lo, hi); one-sided
     differences (a forward at the base point) only for a failing direction."""
     along = check.diff.direction(check.name, u, gflat, lo, hi)
-    atol = check.direction_atol(along.terms)
+    atol = check.direction_atol(along.terms, along.bound)
     a, n = along.analytic, along.numeric
     left = right = None
     if not abs(a - n) <= tol_model.tolerance(n, check.rtol, atol):
         left, right = along.one_sided()
     codes, error, tolerance = classify([a], [n], None if left is None else [left],
                                        None if right is None else [right], rtol=check.rtol, atol=atol,
-                                       eps=check.eps, rounding=check.rounding)
+                                       eps=check.eps, rounding=check.rounding_of(along.bound),
+                                       method=check.method)
     return along, left, right, int(codes[0]), float(error[0]), float(tolerance[0]), atol
+
+
+def _coordinate(check, j, analytic):
+    """(numeric, left, right, code, error, tolerance) of coordinate j checked on its own by the method, or,
+    when its one-sided differences say its stencil holds a kink, by the method's fallback."""
+    c = np.array([j], dtype=np.int64)
+    numeric, left, right = check.diff.coordinates(check.name, c)
+    if rough(check, c, left, right)[0]:
+        with check.as_fallback() as fb:
+            return _coordinate(fb, j, analytic)
+    bound = check.diff.bound(check.name, c)
+    codes, error, tolerance = classify(analytic, numeric, left, right, rtol=check.rtol,
+                                       atol=check.coordinate_atol(bound), eps=check.eps,
+                                       rounding=check.rounding_of(bound), method=check.method)
+    return numeric, left, right, codes[0], error, tolerance
+
+
+def _kinks_check(check):
+    """The check under which located kinks are analysed (gradcheck.engine.kinks): the method's fallback's,
+    which judged every coordinate with a kink in its stencil, or the check itself."""
+    return check.as_fallback() if check.method.fallback is not None else contextlib.nullcontext(check)
 
 
 def check_array(check) -> dict:
@@ -167,15 +198,12 @@ def check_array(check) -> dict:
     t0, f0 = time.perf_counter(), diff.forwards
     gflat = np.ascontiguousarray(check.g, dtype=np.float64).reshape(-1)
     size = gflat.size
-    coord_atol = check.coordinate_atol()
-    judge = dict(rtol=check.rtol, eps=check.eps, rounding=check.rounding)
 
     def leaf(j):
-        numeric, left, right = diff.coordinates(check.name, np.array([j], dtype=np.int64))
-        c, e, t = classify(gflat[j:j + 1], numeric, left, right, atol=coord_atol, **judge)
+        numeric, left, right, c, e, t = _coordinate(check, j, gflat[j:j + 1])
         index = tuple(int(v) for v in np.unravel_index(j, shape))
         return Element(key, index, float(gflat[j]), float(numeric[0]), float(e[0]), float(t[0]),
-                       Verdict.of(c[0]), None if left is None else float(left[0]),
+                       Verdict.of(c), None if left is None else float(left[0]),
                        None if right is None else float(right[0]))
 
     results, located, atols = [], [], []
@@ -184,7 +212,8 @@ def check_array(check) -> dict:
         u = random_direction(check.rng, size)
         along, lft, rgt, code, error, tolerance, atol = _judge(check, u, gflat, 0, size)
         atols.append(atol)
-        if code == MISMATCH and lft is not None and _cleared(check, u, gflat, error):
+        if code == MISMATCH and lft is not None and _cleared(check, u, gflat, error, tolerance,
+                                                             check.rounding_of(along.bound)):
             code = KINK
         budget = MAX_LOCATED - sum(e.failed for e in located)
 
@@ -201,7 +230,8 @@ def check_array(check) -> dict:
             # non-differentiable along u (one-sided differences disagree), and every coordinate the search
             # reached is ok, a kink or undecided: several kinks at once, not a failure
             if (code == MISMATCH and lft is not None and complete and not any(e.failed for e in ties + found)
-                    and abs(rgt - lft) > tol_model.kink_threshold(lft, rgt, check.eps, check.rounding)):
+                    and abs(rgt - lft) > check.method.kink_threshold(lft, rgt, check.eps,
+                                                                     check.rounding_of(along.bound))):
                 if any(e.kind == Verdict.UNDECIDED for e in found):
                     code = UNDECIDED
                 elif any(e.kind == Verdict.KINK for e in found):
@@ -255,8 +285,9 @@ def _refine_leaves(check, gflat, found, cache):
     coords = np.array([np.ravel_multi_index(e.index, check.shape) for e in leaves], dtype=np.int64)
     codes = np.array([e.kind.code for e in leaves])
     left, right = np.array([e.left for e in leaves]), np.array([e.right for e in leaves])
-    new, ties, notes = kink_groups.refine(check, coords, gflat[coords], left, right, codes, packed=False,
-                                          cache=cache)
+    with _kinks_check(check) as kc:
+        new, ties, notes = kink_groups.refine(kc, coords, gflat[coords], left, right, codes, packed=False,
+                                              cache=cache)
     kinds = {id(e): Verdict.of(c) for e, c in zip(leaves, new, strict=True)}
     return [dataclasses.replace(e, kind=kinds.get(id(e), e.kind)) for e in found], ties, notes
 
@@ -270,7 +301,8 @@ def _ties(check, gflat, located, cache, leaf):
         return [], []
     diff = check.diff
     coords = {int(np.ravel_multi_index(e.index, check.shape)): e for e in kinks}
-    sets = kink_groups.nonsmooth_outputs(check, list(coords), packed=False, cache=cache)
+    with _kinks_check(check) as kc:
+        sets = kink_groups.nonsmooth_outputs(kc, list(coords), packed=False, cache=cache)
     partners = set()
     for n in (() if diff.parts(check.name) else sets.values()):
         for o in n[:SHOW_WORST].tolist():
@@ -284,9 +316,10 @@ def _ties(check, gflat, located, cache, leaf):
         return [], []
     flat = np.array(sorted(coords), dtype=np.int64)
     es = [coords[int(j)] for j in flat]
-    _, ties, notes = kink_groups.refine(check, flat, gflat[flat], np.array([e.left for e in es]),
-                                        np.array([e.right for e in es]), np.array([e.kind.code for e in es]),
-                                        packed=False, cache=cache)
+    with _kinks_check(check) as kc:
+        left, right = np.array([e.left for e in es]), np.array([e.right for e in es])
+        _, ties, notes = kink_groups.refine(kc, flat, gflat[flat], left, right,
+                                            np.array([e.kind.code for e in es]), packed=False, cache=cache)
     return ties, notes
 
 
@@ -346,7 +379,7 @@ def check_joint(diff, grads, arrays, names, *, directions, seed, rtol, atol, eps
     for i, u in enumerate(us):
         along = diff.directions([(k, u[k], gflat[k][i], 0, sizes[k]) for k in names], eps)
         dir_atol = (float(atol) if atol is not None
-                    else tol_model.default_atol(method, eps, rtol_, along.terms, diff.S))
+                    else tol_model.default_atol(method, eps, rtol_, along.terms, diff.S, along.bound))
         codes, error, tolerance = classify([along.analytic], [along.numeric], None, None, rtol=rtol_,
                                            atol=dir_atol, eps=eps, rounding=rounding)
         if codes[0] != OK:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -76,29 +78,47 @@ class ArrayCheck:
     def shape(self) -> tuple[int, ...]:
         return tuple(self.g.shape)
 
-    def coordinate_atol(self) -> float:
-        """The atol of a coordinate check: the caller's, or rtol * RMS(g) + the rounding floor."""
+    def coordinate_atol(self, bound=None):
+        """The atol of a coordinate check: the caller's, or rtol * RMS(g) + the rounding floor (or the
+        method's own Bound of the values, per element: Differencer.bound)."""
         if self.atol_given is not None:
             return float(self.atol_given)
-        return tol_model.default_atol(self.method, self.eps, self.rtol, rms(self.g), self.diff.S)
+        return tol_model.default_atol(self.method, self.eps, self.rtol, rms(self.g), self.diff.S, bound)
 
-    def direction_atol(self, terms: float) -> float:
-        """The atol of a directional check whose <g, u> has terms of total size `terms`."""
+    def direction_atol(self, terms: float, bound=None) -> float:
+        """The atol of a directional check whose <g, u> has terms of total size `terms` (bound: Along's)."""
         if self.atol_given is not None:
             return float(self.atol_given)
-        return tol_model.default_atol(self.method, self.eps, self.rtol, terms, self.diff.S)
+        return tol_model.default_atol(self.method, self.eps, self.rtol, terms, self.diff.S, bound)
+
+    def rounding_of(self, bound=None):
+        """The numeric values' rounding bound the kink rules scale with: the method's Bound (per element)
+        when it measured one, else its rounding floor at eps."""
+        return self.rounding if bound is None else bound.rounding
 
     def smaller_steps(self):
-        """(h, rtol_h, atol_h or None) for each re-test step eps/10, eps/100: the error model at that step,
-        or the caller's own rtol/atol when given (atol None: the caller computes it from its scale)."""
-        for factor in tol_model.REFINE_FACTORS:
+        """(factor, h, rtol_h, atol_h or None) for each re-test step h = eps / factor (the method's
+        refine_factors: eps/10, eps/100 for central): the error model at that step, or the caller's own
+        rtol/atol when given (atol None: the caller computes it from its scale)."""
+        for factor in self.method.refine_factors:
             h = self.eps / factor
             rtol_h = (tol_model.default_rtol(self.method, h, self.dtype) if self.rtol_given is None
                       else self.rtol_given)
-            yield h, rtol_h, self.atol_given
+            yield factor, h, rtol_h, self.atol_given
 
-    def atol_at(self, h, rtol_h, scale) -> float:
-        return tol_model.default_atol(self.method, h, rtol_h, scale, self.diff.S)
+    def atol_at(self, h, rtol_h, scale, bound=None):
+        return tol_model.default_atol(self.method, h, rtol_h, scale, self.diff.S, bound)
+
+    @contextlib.contextmanager
+    def as_fallback(self):
+        """The block with the differencer on the method's fallback (Method.fallback), yielding this array's
+        check under that method: its default step, its rtol (or the caller's), its rounding floor."""
+        with self.diff.using(self.method.fallback) as diff:
+            method = diff.method
+            eps = method.default_eps()
+            rtol = self.rtol_given
+            rtol = tol_model.default_rtol(method, eps, self.dtype) if rtol is None else rtol
+            yield dataclasses.replace(self, eps=eps, rtol=rtol, rounding=method.rounding_atol(eps, diff.S))
 
     def reporter(self, coordinates: int) -> Callable[[int, int], None] | None:
         """progress(done, total) for a plan's run (strategies.plans.run): check()'s progress callback with

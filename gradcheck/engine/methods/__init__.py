@@ -14,14 +14,26 @@ owns everything that differs between methods:
     adopts                              an analytic gradient's buffer may serve as a working copy
     forwards                            forwards per group or direction (cost estimates)
     order                               truncation order: a right gradient's error ~ eps**order
+
+and, with central differences' behaviour as the default (gradcheck.engine.methods.base.Method):
+
+    bounded                             coordinates() also returns a Bound per coordinate, direction() an
+                                        Along.bound: an a-posteriori numeric error, per element, that
+                                        replaces rounding_atol in atol (tolerance.default_atol)
+    kink_threshold, one_sided_error     its kink rules for its own one-sided differences (verdict.classify)
+    fallback                            the method for coordinates whose stencil holds a kink (the one-sided
+                                        differences disagree): they are measured and judged by it
+    refine_factors, retest, refined     its re-tests of failures at smaller steps: which steps, which
+                                        failures are worth one, which are cleared (a kink) or settled
+    cleared_needs_between               whether a cleared failure must lie between its one-sided values
 """
 
 from __future__ import annotations
 
-from gradcheck.engine.methods import central, complex_step
-from gradcheck.engine.methods.base import Along, Method
+from gradcheck.engine.methods import central, complex_step, richardson
+from gradcheck.engine.methods.base import Along, Bound, Method
 
-METHODS: dict[str, Method] = {m.name: m for m in (complex_step.METHOD, central.METHOD)}
+METHODS: dict[str, Method] = {m.name: m for m in (complex_step.METHOD, central.METHOD, richardson.METHOD)}
 
 
 def names() -> tuple[str, ...]:
@@ -38,4 +50,4 @@ def get(method) -> Method:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}") from None
 
 
-__all__ = ["Along", "Method", "METHODS", "get", "names"]
+__all__ = ["Along", "Bound", "Method", "METHODS", "get", "names"]
