@@ -126,7 +126,7 @@ def run(paths: tuple[str, ...], json_file: str | None, seed: int | None, timeout
     for outcome in outcomes:
         if outcome.status in NOT_PASSED:
             out.print(escape(outcome.verdict), soft_wrap=True)  # one-line errors stay one line
-    code = 130 if interrupted else exit_code(outcomes)
+    code = 130 if interrupted else exit_code(o.status for o in outcomes)
     counts = {s: sum(o.status == s for o in outcomes) for s in STATUSES}
     stopped = "interrupted (Ctrl-C) after these cases; " if interrupted else ""
     out.print(stopped + ", ".join(f"{n} {s}" for s, n in counts.items() if n) + f"; exit {code}")
@@ -203,7 +203,7 @@ def explain(case: str, paths: tuple[str, ...], out_dir: str, seed: int | None, t
         click.echo(f"gradcheck explain: {exc}", err=True)
         sys.exit(2)
     statuses = {explain_case(c, out_dir, seed, echo=click.echo, timeout=timeout) for c in cases}
-    sys.exit(2 if "malformed" in statuses else 1 if statuses & set(NOT_PASSED) else 0)
+    sys.exit(exit_code(statuses))
 
 
 def explain_case(case, out_dir, seed=None, echo=print, timeout=None) -> str:

@@ -13,7 +13,7 @@ from gradcheck.strategies.coordinates import check_coordinates
 
 def plan(check):
     """(plan, total groups) of every coordinate of the array."""
-    size = int(np.prod(check.shape, dtype=np.int64))
+    size = check.diff.size(check.name)
     declared = plans.plan_of(check, size)
     if not plans.grouped(declared):
         return plans.alone(range(size)), size
@@ -23,12 +23,12 @@ def plan(check):
 def evaluate(check, eps=None):
     """(coords, numeric, left, right) over every coordinate of the array."""
     groups, total = plan(check)
-    progress = check.reporter(int(np.prod(check.shape, dtype=np.int64)))
+    progress = check.reporter(check.diff.size(check.name))
     return plans.run(check.diff, check.name, groups, total, eps, progress)
 
 
 def check_array(check) -> dict:
-    size = int(np.prod(check.shape, dtype=np.int64))
+    size = check.diff.size(check.name)
 
     def rerun(h):
         coords, numeric, *_ = evaluate(check, h)

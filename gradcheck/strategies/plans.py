@@ -103,8 +103,7 @@ def declaration(diff, name, y_shape, rng, *, coordinates, infer=True) -> structu
                                      base=lambda: diff.y0)
     if declared is not None or not infer:
         return declared
-    size = int(np.size(diff.arrays()[name]))
-    if int(coordinates) * diff.method.forwards <= inference.probe_forwards(size):
+    if int(coordinates) * diff.method.forwards <= inference.probe_forwards(diff.size(name)):
         return None
     found = inference.infer(layer, name, diff.arrays(), y_shape, rng, scratch=scratch)
     return structure.declaration(layer, name, diff.arrays(), y_shape, rng, entries=found.entries,
