@@ -32,10 +32,11 @@ test: $(FULL)
 	$(PY) -m pytest -n $(JOBS)
 
 # The 20-seed no-false-alarm sweep of the four 102.8M-weight catalogue cases (~6 min; make test runs them
-# at seed 0, and every other case over 20 seeds), and the full-size FC-as-conv equality of seed 001.
+# at seed 0) and of the two 16.8M-weight ones (make test runs seeds 1-5; every other case over 20 seeds),
+# and the full-size FC-as-conv equality of seed 001.
 sweep: $(FULL)
 	GRADCHECK_SWEEP_HUGE=1 $(PY) -m pytest -n auto tests/test_cases.py tests/test_fc_as_conv.py \
-		-k "over_20_seeds_huge or vgg16_7x7x512"
+		-k "over_20_seeds_huge or fc-as-conv-4096-4096 or vgg16_7x7x512"
 
 bench: $(FULL)
 	$(PY) -m pytest benchmarks --benchmark-only --benchmark-group-by=group --benchmark-autosave

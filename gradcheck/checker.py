@@ -27,14 +27,13 @@ from gradcheck.strategies import directional, parts
 
 
 def default_method(layer, arrays, strategy, wrt) -> str:
-    """Complex step for a complex-safe layer (no cancellation: rtol 2.3e-13), else central differences.
-
-    Except for a directional check of an array of REUSE_ELEMENTS or more: complex step's complex128 copy
-    doubles the peak memory and a complex forward costs 4x the flops (more than central's two real ones).
-    "richardson" (1e-10 resolved where central stops at ~1e-8) is opt-in: twice central's forwards.
-    """
-    if not getattr(layer, "complex_safe", False) or _complex_inputs(layer, arrays):
-        return "central"  # complex step cannot perturb a complex input's imaginary part on its own
+    """Complex step for a complex-safe layer (rtol 2.3e-13), else Richardson (1e-10 resolved where central
+    stops at ~1e-8, for 2x its forwards). Central for a directional check (each forward over ~100M weights
+    is what a user waits for; complex step's complex128 copy of an array of REUSE_ELEMENTS or more doubles
+    the peak memory) and for complex inputs (complex step cannot perturb their imaginary parts alone)."""
+    complex_inputs = bool(_complex_inputs(layer, arrays))
+    if not getattr(layer, "complex_safe", False) or complex_inputs:
+        return "central" if strategy == "directional" or complex_inputs else "richardson"
     names = layer.inputs if wrt is None else wrt
     big = any(np.size(arrays[k]) >= directional.REUSE_ELEMENTS for k in names if k in arrays)
     return "central" if strategy == "directional" and big else "complex"

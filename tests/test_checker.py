@@ -62,10 +62,13 @@ def test_central_and_complex_differencer_agree_with_hand_derivative_of_sigmoid()
             np.testing.assert_allclose(right, exact, rtol=1e-4)
 
 
-def test_method_defaults_to_complex_step_for_complex_safe_layers_else_central():
+def test_method_defaults_to_complex_step_for_complex_safe_layers_else_richardson():
     assert gradcheck.check(FullyConnected(), fc_arrays()).method == "complex"
     x = {"x": np.array([[0.5, -1.0]])}
-    assert gradcheck.check(ReLU(), x).method == "central"
+    assert gradcheck.check(ReLU(), x).method == "richardson"
+    assert gradcheck.check(ReLU(), x, strategy="sampled").method == "richardson"
+    assert gradcheck.check(ReLU(), x, strategy="directional").method == "central"  # a pass per forward
+    assert gradcheck.check(ReLU(), {"x": x["x"] + 0.25j}).method == "central"  # complex inputs
     with pytest.raises(ValueError, match="ReLU: method 'complex' needs a complex-safe forward"):
         gradcheck.check(ReLU(), x, method="complex")
     with pytest.raises(ValueError, match="strategy must be one of"):
@@ -304,7 +307,7 @@ def test_nan_in_numeric_is_a_nonfinite_failure():
     bad = report.arrays["x"].worst[0]
     assert bad.kind == "nonfinite" and bad.index == (1,) and np.isnan(bad.numeric)
     # without structure, one NaN output makes L itself NaN for every perturbation: all are nonfinite
-    report = gradcheck.check(UnstructuredLog(), {"x": x})
+    report = gradcheck.check(UnstructuredLog(), {"x": x}, infer=False)
     assert report.arrays["x"].failed == 3 and {e.kind for e in report.arrays["x"].worst} == {"nonfinite"}
 
 

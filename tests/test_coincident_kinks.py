@@ -86,11 +86,17 @@ def test_relu_at_exact_zeros_keeps_passing_without_tie_groups():
 
 def test_the_tie_check_costs_nothing_without_kinks_and_a_few_forwards_with_them():
     rng = np.random.default_rng(0)
-    smooth = gradcheck.check(MaxPool(2), {"x": rng.standard_normal((4, 2, 4, 4))}).arrays["x"]
-    tied = gradcheck.check(MaxPool(2), {"x": all_tied()}).arrays["x"]
+    x = rng.standard_normal((4, 2, 4, 4))
+    smooth = gradcheck.check(MaxPool(2), {"x": x}, method="central").arrays["x"]
+    tied = gradcheck.check(MaxPool(2), {"x": all_tied()}, method="central").arrays["x"]
     assert smooth.passed and tied.passed
     # the plan is 4 groups (8 forwards + the base point); the ties: 4 packed groups and 4 joint directions
     assert tied.forwards - smooth.forwards <= 4 * 2 + 4 * 2
+    # the default (richardson, not complex-safe) hands each of the 16 tied coordinates to central alone
+    # (2 forwards each), which then analyses the ties at the same cost
+    smooth, tied = (gradcheck.check(MaxPool(2), {"x": v}).arrays["x"] for v in (x, all_tied()))
+    assert smooth.passed and tied.passed and tied.method == "richardson" and tied.fallback == 16
+    assert tied.forwards - smooth.forwards <= 16 * 2 + 4 * 2 + 4 * 2
 
 
 # -- degenerate points ----------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import gradcheck
+from gradcheck.checker import default_method
 from layers import (
     Conv2D,
     FullyConnected,
@@ -86,8 +87,11 @@ SMOOTH = {"fc", "sigmoid", "tanh", "conv-s1-p0-corr", "conv-s2-p1-conv", "subsam
           "squared-error", "softmax-xent", "stack"}
 
 
-def methods(layer):
-    return ["complex", "central"] if getattr(layer, "complex_safe", False) else ["central"]
+def methods(layer, strategy="exhaustive"):
+    """The strategy's default method for the layer (richardson for a layer that is not complex-safe), and
+    central differences and complex step wherever they apply."""
+    given = ["complex", "central"] if getattr(layer, "complex_safe", False) else ["central"]
+    return list(dict.fromkeys([default_method(layer, {}, strategy, None), *given]))
 
 
 @pytest.mark.parametrize("strategy", ["exhaustive", "sampled", "directional"])
@@ -96,7 +100,7 @@ def test_correct_layer_passes_20_seeds(case, strategy):
     margins = []
     for seed in SEEDS:
         layer, arrays = CASES[case](np.random.default_rng(1000 + seed))
-        for method in methods(layer):
+        for method in methods(layer, strategy):
             report = gradcheck.check(layer, arrays, strategy=strategy, method=method, seed=seed, samples=6,
                                      directions=2, name=case)
             assert report.passed, str(report)
