@@ -64,7 +64,8 @@ def _options(layer, arrays, strategy, method, eps, samples, directions, wrt, rto
         if value is not None and not (math.isfinite(float(value)) and float(value) >= 0):
             raise ValueError(f"{option} must be a finite number >= 0, got {value!r}")
     samples = strategies.DEFAULT_SAMPLES if samples is None else int(samples)
-    directions = strategies.DEFAULT_DIRECTIONS if directions is None else int(directions)
+    checked = [np.size(arrays[k]) for k in (layer.inputs if wrt is None else wrt) if k in arrays]
+    directions = directional.default_directions(checked) if directions is None else int(directions)
     for option, value, most in (("samples", samples, strategies.MAX_SAMPLES),
                                 ("directions", directions, strategies.MAX_DIRECTIONS)):
         if value < 1:  # zero would check nothing and pass
@@ -86,9 +87,9 @@ def check(layer, arrays, *, strategy="exhaustive", method=None, eps=None, rtol=N
     """Compare layer.backward with numerical derivatives; return a Report (never raises on a mismatch).
 
     arrays: name -> array, every name in layer.inputs and layer.constants; never modified.
-    strategy: "exhaustive" | "sampled" (`samples` coordinates per array) | "directional" (`directions`
-    random directions spanning all checked arrays at once; when one fails, `directions` random unit
-    directions per array, failures located by bisection).
+    strategy: "exhaustive" | "sampled" (`samples` coordinates per array) | "directional" (`directions`, 3 or
+    2 from 4M elements (directional.default_directions), random directions spanning all checked arrays at
+    once; when one fails, as many per array, failures located by bisection).
     method: a name of gradcheck.engine.methods ("complex", "central", "richardson") or None (default_method).
     eps: the step (default: the method's); rtol/atol: override the error model's tolerances.
     wrt: input names to check (default all); residuals: layer names of a Sequential whose "<name>.delta"

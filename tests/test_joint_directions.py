@@ -201,50 +201,60 @@ def test_a_wrong_bias_beside_a_6m_weight_matrix_is_caught_and_located():
 
 # -- detection power of the generated directions (above Direction.EXACT_NORM elements) -------------------
 
-def _previous_direction(seed, size):
-    """The generated direction before 16-bit levels (reference): u = c (2 r - 1 + 2^-24), r a float32
-    uniform on the 2^24-level grid, c giving E|u|^2 = 1."""
-    r = np.random.Generator(np.random.PCG64(seed)).random(size, dtype=np.float32).astype(np.float64)
-    return (2 * r - 1 + 2.0**-24) / (np.sqrt(1 / 3 - 2.0**-48 / 3) * np.sqrt(size))
 
-
-def test_generated_directions_weigh_every_element_as_the_previous_ones_did():
-    # A single wrong element j is seen through |u_j| alone: its distribution decides the detection power
+def test_generated_directions_weigh_every_element_within_a_factor_2():
+    # A single wrong element j is seen through |u_j| alone: a random sign times a level in [2^14, 2^15)
     size = check_module.Direction.EXACT_NORM + 100_003
     rng = np.random.default_rng(11)
     us = [check_module.random_direction(rng, size)[0:size] for _ in range(3)]
-    before = _previous_direction(5, size)
     for u in us:
-        assert np.all(u != 0) and np.linalg.norm(u) == pytest.approx(1.0, abs=3e-3)
+        w = np.abs(u) * np.sqrt(size)  # each element's weight in units of the RMS
+        assert np.linalg.norm(u) == pytest.approx(1.0, abs=3e-3)
+        assert w.min() > 0.65 and w.max() < 1.31 and w.max() / w.min() < 2  # never near 0
         assert abs(np.mean(np.sign(u))) < 4 / np.sqrt(size)  # symmetric
-        for t in (1 / 256, 1 / 64, 1 / 8, 1 / 2, 1.0, 1.5):  # P(|u_j| sqrt(n) < t), as before
-            assert np.mean(np.abs(u) * np.sqrt(size) < t) == pytest.approx(
-                np.mean(np.abs(before) * np.sqrt(size) < t), abs=3e-3)
+        for t in (0.7, 0.9, 1.1, 1.3):  # the levels are uniform: |u_j| sqrt(n) / 0.6547 - 1 on [0, 1)
+            assert np.mean(w < t) == pytest.approx(t / 0.65467 - 1, abs=3e-3)
+        positive, negative = np.sort(u[u > 0]), np.sort(-u[u < 0])
+        assert np.array_equal(np.unique(positive), np.unique(negative))  # the same levels on both sides
     for a, b in [(0, 1), (1, 2), (0, 2)]:  # the directions of one array are independent of each other
         assert abs(np.dot(us[a], us[b])) < 5 / np.sqrt(size)
-    # two opposite errors cancel only on a tie: 1 level in 2^16 (the weights take 2^16 distinct values)
-    assert np.unique(us[0]).size == 2**16
+    # two opposite errors cancel only on a tie: 1 level in 2^15 (2^14 levels of each sign)
+    assert np.unique(us[0]).size == 2**15
 
 
 def test_a_small_wrong_weight_and_a_wrong_bias_are_caught_through_generated_directions(monkeypatch):
-    # The generated path on 60,000 weights (EXACT_NORM lowered). by=0.002 against |dW| ~ 0.6 is over the
-    # tolerance along a direction unless |u_j| is in the lowest ~10% of its range: one direction catches it
-    # on all 10 of these seeds (so did the previous 24-bit uniform levels; over seeds 0-19, 18 of 20 against
-    # the previous 17), and the 3 default directions catch and locate it on all 10.
+    # The generated path on 60,000 weights (EXACT_NORM lowered). by=0.0007 against |dW| ~ 0.6 is over the
+    # tolerance along a direction when |u_j| is above ~0.55 of the RMS (0.0005 is caught on 16 seeds of 20):
+    # every generated level is (>= 0.65), so one direction catches and locates it on all 20 seeds (uniform
+    # levels on (0, 1.73) would miss it ~30% of the time, normal ones ~40%), and so do the default ones.
     monkeypatch.setattr(check_module.Direction, "EXACT_NORM", 1 << 10)
-    one = 0
-    for seed in range(10):
+    for seed in range(20):
         rng = np.random.default_rng(seed)
         arrays = {"x": rng.standard_normal((2, 300)), "W": rng.standard_normal((300, 200)) / 17,
                   "b": rng.standard_normal(200)}
         index = (int(rng.integers(300)), int(rng.integers(200)))
         options = dict(strategy="directional", seed=seed, method="central")
-        report = gradcheck.check(OneWrongWeight(index=index, by=0.002), arrays, **options)
-        assert [k for k, r in report.arrays.items() if not r.passed] == ["W"]
-        assert [e.index for e in report.arrays["W"].located if e.failed] == [index]
-        alone = gradcheck.check(OneWrongWeight(index=index, by=0.002), arrays, directions=1, **options)
-        one += not alone.passed
-        if seed < 3:
-            bias = gradcheck.check(AveragedBias(), arrays, **options)
-            assert [k for k, r in bias.arrays.items() if not r.passed] == ["b"]
-    assert one == 10
+        for directions in (1, None):
+            report = gradcheck.check(OneWrongWeight(index=index, by=0.0007), arrays, directions=directions,
+                                     **options)
+            assert [k for k, r in report.arrays.items() if not r.passed] == ["W"], (seed, directions)
+            assert [e.index for e in report.arrays["W"].located if e.failed] == [index]
+        bias = gradcheck.check(AveragedBias(), arrays, directions=1, **options)
+        assert [k for k, r in bias.arrays.items() if not r.passed] == ["b"]
+
+
+def test_at_scale_two_default_directions_catch_a_wrong_weight_and_a_wrong_bias():
+    # 6M weights (over REUSE_ELEMENTS): the default is 2 joint directions, generated and lent
+    rng = np.random.default_rng(1)
+    arrays = {"x": rng.standard_normal((4, 3000)), "W": rng.standard_normal((3000, 2000)) * 0.02,
+              "b": rng.standard_normal(2000)}
+    assert check_module.default_directions([np.size(v) for v in arrays.values()]) == 2
+    assert check_module.default_directions([300 * 200, 2 * 300, 200]) == 3
+    right = gradcheck.check(FullyConnected(), arrays, strategy="directional")
+    assert right.passed and right.forwards == 5 and right.arrays["W"].checked == 2  # 1 + 2 pairs
+    index = (1234, 567)  # |dW| ~ 1.5 here; one element of 6M is seen from ~0.1 (1.53 T sqrt(n))
+    wrong = gradcheck.check(OneWrongWeight(index=index, by=0.2), arrays, strategy="directional")
+    assert [k for k, r in wrong.arrays.items() if not r.passed] == ["W"]
+    assert [e.index for e in wrong.arrays["W"].located if e.failed] == [index]
+    bias = gradcheck.check(AveragedBias(), arrays, strategy="directional")
+    assert [k for k, r in bias.arrays.items() if not r.passed] == ["b"]

@@ -26,7 +26,7 @@ import re
 
 import numpy as np
 
-from gradcheck.engine.passes import minus_pass, plus_pass, sums_pass
+from gradcheck.engine.passes import minus_pass, plus_pass
 from gradcheck.engine.threads import in_parts
 from gradcheck.errors import LayerContractError
 
@@ -76,6 +76,17 @@ def split(values: np.ndarray, labels: np.ndarray | None, k: int) -> np.ndarray:
         return np.array([values.sum()])
     touched = labels >= 0
     return np.bincount(labels[touched], weights=values.reshape(-1)[touched], minlength=k)
+
+
+class Lent:
+    """An analytic gradient g (flat float64) lent as its array's working copy (Differencer.adopt), passed to
+    pair() as a part's g: the + pass that overwrites it also takes the g side of the `later` directions at
+    the same step, from each chunk before it is written; afterwards .sums holds one (<g, step+>, <g,
+    step->, sum|g h u|) per later direction, to pass to pair() as their g. One pass over the array instead
+    of two."""
+
+    def __init__(self, g, later):
+        self.g, self.later, self.sums = g, list(later), None
 
 
 class Differencer:
@@ -306,19 +317,23 @@ class Differencer:
 
         parts: (name, u, g, lo, hi) each: u a flat float64 direction or a strategies Direction (generated
         chunk by chunk, never stored) on the flat slice [lo, hi) of arrays[name]; g the flat float64
-        analytic gradient, or the triple sums() gave for this u and h. Every part is perturbed before the
-        same forward, so a pair costs 2 forwards however many arrays it spans. The - pass mirrors the
-        stored + step (w = p - (w - p)), so u is generated once and g read once (it may be the working
-        copy's own buffer: adopt). Chunks of CHUNK elements only; the working copies are left perturbed
-        and restored only before they are next used (or not at all when the next pass overwrites them).
+        analytic gradient, a Lent one, or the triple a Lent's pass gave for this u and h. Every part is
+        perturbed before the same forward, so a pair costs 2 forwards however many arrays it spans. The
+        - pass mirrors the stored + step (w = p - (w - p)), so u is generated once and g read once (it may
+        be the working copy's own buffer: adopt). Chunks of CHUNK elements only; the working copies are
+        left perturbed and restored only before they are next used (or not at all when the next pass
+        overwrites them).
         """
         flats = self._start_pass(parts)
         a_plus = a_minus = terms = 0.0
         for (w, p, lo, hi), (_, u, g, _, _) in zip(flats, parts, strict=True):
-            known = isinstance(g, tuple)
-            sums = in_parts(lo, hi, lambda a, b, w=w, p=p, u=u, g=None if known else g: plus_pass(
-                u, w, p, g, h, a, b))
-            a, m, t = g if known else sums
+            known, lent = isinstance(g, tuple), isinstance(g, Lent)
+            later, flat = (g.later, g.g) if lent else ((), None if known else g)
+            sums = in_parts(lo, hi, lambda a, b, w=w, p=p, u=u, flat=flat, later=later: plus_pass(
+                u, w, p, flat, h, a, b, later=later))
+            a, m, t = g if known else sums[:3]
+            if lent:
+                g.sums = [tuple(sums[3 * i:3 * i + 3]) for i in range(1, len(later) + 1)]
             a_plus, a_minus, terms = a_plus + a, a_minus + m, terms + t
         yp = self._forward()
         for w, p, lo, hi in flats:
@@ -337,22 +352,6 @@ class Differencer:
             a, _, t = g if known else sums
             dot, terms = dot + a, terms + t
         return self._forward(), dot, terms / h
-
-    def sums(self, name, us, g, h, lo=0, hi=None):
-        """The g side of later passes along each direction of `us` at step h, from the pristine values and
-        g alone (nothing written), in one pass over g: a list of (<g, step+>, <g, step->, sum|g h u|), one
-        per direction, to pass to pair() as its g once g's buffer has been handed over as the working copy
-        (adopt)."""
-        us = list(us)
-        if not us:
-            return []
-        hi = us[0].size if hi is None else hi
-        p = np.ascontiguousarray(self._pristine[name], dtype=np.float64).reshape(-1)
-        if self.method.complex_work:
-            return [in_parts(lo, hi, lambda a, b, u=u: plus_pass(u, None, p, g, h, a, b, imag=True))
-                    for u in us]
-        flat = in_parts(lo, hi, lambda a, b: sums_pass(us, p, g, h, a, b))
-        return [tuple(flat[3 * i:3 * i + 3]) for i in range(len(us))]
 
     # -- what the strategies call ----------------------------------------------------------------------
 

@@ -22,12 +22,14 @@ import numpy as np
 from gradcheck.engine import kinks as kink_groups
 from gradcheck.engine import structure
 from gradcheck.engine import tolerance as tol_model
+from gradcheck.engine.differencing import Lent
 from gradcheck.engine.verdict import KINK, MISMATCH, NONFINITE, OK, UNDECIDED, Verdict, classify, failed
 from gradcheck.results import SHOW_WORST, ArrayResult, Element
 from gradcheck.strategies.coordinates import elements, rough
 from gradcheck.strategies.setting import analytic_dtype, rng_of
 
 DEFAULT_DIRECTIONS = 3  # directions per array
+LARGE_DIRECTIONS = 2  # the default when the checked arrays hold REUSE_ELEMENTS or more elements in all
 MAX_LOCATED = 10  # wrong elements bisection locates per array before it stops (a wholly wrong gradient)
 MAX_LEAVES = 64  # coordinates one bisection may check in all (directions through many kinks)
 MAX_PARTNERS = 64  # coordinates sharing an output with located kinks checked for tie groups (2 forwards each)
@@ -40,19 +42,22 @@ class Direction:
 
     Up to EXACT_NORM elements: a normalised standard normal vector drawn from `rng` (uniform on the
     sphere), stored. Above it, generated chunk by chunk from a seed drawn from `rng` and never stored
-    whole: entries u_j = c (k_j + 1/2), k_j a uniform 16-bit integer in [-2^15, 2^15), four of them from
-    each 64-bit draw of one PCG64 stream (the stream's raw bits, no conversion to floats in the
-    generator): symmetric, never 0, |u_j| uniform on 2^15 levels of (0, c 2^15), so a single wrong element
-    is seen with the same weight distribution as with uniform reals, and two errors of opposite sign cancel
-    only when their levels tie (1 in 2^16 per direction). The stream can be advanced to any draw, so
-    u[a:b] is the same whether generated alone (bisection) or as part of a pass; a thread that generates
-    consecutive chunks continues its stream without advancing it again. c gives E|u|^2 = 1 (|u| = 1
-    within ~1/sqrt(size): 1e-4 at 100M). A pass over a 100M-element array then costs ~1.5 ns an element
-    and chunk-sized buffers, not the 1.6 GB and seconds of normalised standard normals.
+    whole: a random sign times a level bounded away from 0, u_j = c (m_j + 1/2) with m_j uniform on the
+    2^15 integers of [-2^15, -2^14) and [2^14, 2^15), four of them from each 64-bit draw of one PCG64
+    stream (16 raw bits each: m = (k >> 1) ^ 2^14, no conversion to floats in the generator). So |u_j| lies
+    within a factor 2 of every other (0.65 to 1.31 times the RMS): a single wrong element is always seen
+    with at least 0.65 of the RMS weight (normal or uniform levels put 8% or 6% of the elements below 0.1
+    of it), and two errors of opposite sign cancel only when their levels tie (1 in 2^15 per direction).
+    The stream can be advanced to any draw, so u[a:b] is the same whether generated alone (bisection) or
+    as part of a pass; a thread that generates consecutive chunks continues its stream without advancing
+    it again. c gives E|u|^2 = 1 (|u| = 1 within ~1/sqrt(size): 1e-4 at 100M). A pass over a 100M-element
+    array then costs ~1.5 ns an element and chunk-sized buffers, not the 1.6 GB and seconds of
+    normalised standard normals.
     """
 
     EXACT_NORM = 1 << 20
     LANES = 4  # 16-bit levels per 64-bit draw
+    FLOOR = 1 << 14  # the smallest |m|: levels in [2^14, 2^15)
 
     def __init__(self, rng, size):
         self.size = int(size)
@@ -64,7 +69,8 @@ class Direction:
         self._u = None
         self._state = np.random.PCG64(int(rng.integers(2**63))).state
         self._local = threading.local()  # per thread: a bit generator and where its stream stands
-        rms = np.sqrt((2.0**32 - 1) / 12)  # RMS of k + 1/2 over the 2^16 equally likely k
+        a, b = self.FLOOR, 2 * self.FLOOR  # |m + 1/2| takes the values a + 1/2, ..., b - 1/2 equally often
+        rms = np.sqrt((b**3 - a**3) / (3 * (b - a)) - 1 / 12)
         self._c = 1.0 / (rms * np.sqrt(self.size))
 
     def values(self, a, b, scale, out):
@@ -83,15 +89,29 @@ class Direction:
         if local.at != first:  # not where this thread's stream stopped: set it there
             bitgen.state = self._state
             bitgen.advance(first // lanes)
-        k = bitgen.random_raw(draws).view(np.int16)
+        k = bitgen.random_raw(draws).view(np.int16)[start:start + b - a]
         local.at = first + draws * lanes
-        np.add(k[start:start + b - a], 0.5, out=out)  # exact; symmetric about 0, never 0
+        np.right_shift(k, 1, out=k)  # [-2^14, 2^14), sign kept
+        np.bitwise_xor(k, self.FLOOR, out=k)  # m: [0, 2^14) -> [2^14, 2^15), [-2^14, 0) -> [-2^15, -2^14)
+        np.add(k, 0.5, out=out)  # exact; symmetric about 0
         out *= scale * self._c
         return out
 
     def __getitem__(self, index):
         lo, hi, _ = index.indices(self.size)
         return self.values(lo, hi, 1.0, np.empty(max(hi - lo, 0)))
+
+
+def default_directions(sizes) -> int:
+    """The default number of directions for checked arrays of these sizes: DEFAULT_DIRECTIONS, or
+    LARGE_DIRECTIONS when they hold REUSE_ELEMENTS or more elements, where each direction costs two passes
+    over all of them besides its two forwards (at 100M weights ~0.5 s, against 0.3 s for the layer's
+    forward+backward). An error e spread over many elements (a wrong bias) is missed when every projection
+    <e, u> falls within the tolerance T: with probability ~(0.8 T / s)^k for k directions, s the spread of
+    <e, u>; two directions: 0.6% at s = 10 T, 6e-5 at 100 T (three: 5e-4, 5e-7). A single wrong element
+    e_j of n is caught by every generated direction once |e_j| >= 1.53 T sqrt(n) (|u_j| >= 0.65 / sqrt(n)),
+    where three normal directions still missed it 11% of the time, three of uniform levels 5%."""
+    return LARGE_DIRECTIONS if sum(int(n) for n in sizes) >= REUSE_ELEMENTS else DEFAULT_DIRECTIONS
 
 
 def random_direction(rng, size) -> Direction:
@@ -367,9 +387,8 @@ def check_joint(diff, grads, arrays, names, *, directions, seed, rtol, atol, eps
         if not keep_analytic and method.adopts and sizes[k] >= REUSE_ELEMENTS and _own_buffer(grads, k):
             g = grads[k].reshape(-1)
             grads[k] = None
-            known = diff.sums(k, [u[k] for u in us[1:]], g, eps)  # later directions', before g is gone
             diff.adopt(k, g.reshape(np.shape(arrays[k])))
-            gflat[k] = [g, *known]
+            gflat[k] = [Lent(g, [u[k] for u in us[1:]])]  # the first pass takes the later directions' sums
             consumed.append(k)
         else:
             g = np.ascontiguousarray(grads[k], dtype=np.float64).reshape(-1)
@@ -378,6 +397,9 @@ def check_joint(diff, grads, arrays, names, *, directions, seed, rtol, atol, eps
     found, atols = [], []
     for i, u in enumerate(us):
         along = diff.directions([(k, u[k], gflat[k][i], 0, sizes[k]) for k in names], eps)
+        for k in consumed:
+            if i == 0:
+                gflat[k] += gflat[k][0].sums
         dir_atol = (float(atol) if atol is not None
                     else tol_model.default_atol(method, eps, rtol_, along.terms, diff.S, along.bound))
         codes, error, tolerance = classify([along.analytic], [along.numeric], None, None, rtol=rtol_,
