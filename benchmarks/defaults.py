@@ -1,7 +1,8 @@
 """The defaults at the limit, for `make bench-peers --vgg` (benchmarks/peers.py runs each in its own
 process): what a user who writes `strategy: directional` or runs `gradcheck run cases` gets.
 
-    directional   FC 7x7x512 -> 4096, batch 16 (102.8M weights), default options (3 joint directions)
+    directional   FC 7x7x512 -> 4096, batch 16 (102.8M weights), default options (2 joint directions at
+                  this size: strategies.directional.default_directions)
     draw          a case's 102.8M-element array (catalogue.arrays.make_array) against numpy's one-thread
                   standard_normal of the same shape, in one process
     case-NAME     each 102.8M-weight catalogue case (run_case: drawing its arrays, then the check) against
@@ -91,7 +92,8 @@ def rows(m, gib, array_bytes):
     fb = m["ours-fwdbwd-vgg"]["seconds"]
     d = m["ours-vgg-directional-default"]
     out = [("**The defaults at the limit (issue 13)**", "", "", "", ""),
-           ("ours, directional, default options (3 joint directions over x, W, b)", f"{d['seconds']:.3g} s",
+           (f"ours, directional, default options ({d['checked'] // 3} joint directions over x, W, b)",
+            f"{d['seconds']:.3g} s",
             f"{d['seconds'] / fb:.2f}x our fwd+bwd",
             f"{gib(d['peak'])} process peak = {d['peak'] / array_bytes:.2f}x the layer's arrays",
             f"measured; {d['forwards']} forwards"),

@@ -94,14 +94,12 @@ def check(layer, arrays, *, strategy="exhaustive", method=None, eps=None, rtol=N
     eps: the step (default: the method's); rtol/atol: override the error model's tolerances.
     wrt: input names to check (default all); residuals: layer names of a Sequential whose "<name>.delta"
     is checked against numerics of tail(name); seed: seeds G, directions and samples; name: the case name.
-    keep_analytic: directional checks with a method that adopts otherwise hand an analytic gradient of
-    REUSE_ELEMENTS or more elements over as its array's working copy (peak memory 2x an array instead of
-    3x), and its ArrayResult.analytic is None.
+    keep_analytic: directional and sampled checks with a method that adopts otherwise hand an analytic
+    gradient of REUSE_ELEMENTS or more elements over as its array's working copy (ArrayResult.analytic None).
     explain: a margin (e.g. results.NEAR_MISS), or None: every array that fails or whose margin is above
     it also gets its error-vs-eps sweep and a diagnosis (what the pictures and `gradcheck explain` show).
-    infer: for an array the layer declares no structure for, the coordinate strategies fit one to the
-    forward (gradcheck.engine.inference; ArrayResult.inferred) and re-check alone whatever fails or is a
-    kink on it; False: one coordinate per forward.
+    infer: an array with no declared structure gets one fitted to the forward (engine.inference;
+    ArrayResult.inferred), whatever fails or is a kink on it re-checked alone; False: one per forward.
     progress: progress(array, groups done, groups total, coordinates), called now and then while the
     coordinate strategies run (total == coordinates: one coordinate per forward).
     layouts: array name -> axis layout of a 4-D array (gradcheck.layout: "NHWC" channels-last maps, "HWIO"
@@ -144,8 +142,10 @@ def check(layer, arrays, *, strategy="exhaustive", method=None, eps=None, rtol=N
                 grads = problem.backward_again()
         for k in wrt:
             if k not in results:
-                dtype = np.asarray(arrays[k]).dtype
-                results[k] = strategies.check_array(strategy, diff, k, k, grads[k], dtype, **per_array)
+                lent = not keep_analytic and strategies.lendable(strategy, diff, grads, k)
+                g, grads[k] = grads[k], None if lent else grads[k]  # lent: handed over (recomputed if needed)
+                results[k] = strategies.check_array(strategy, diff, k, k, g, np.asarray(arrays[k]).dtype,
+                                                    lent=lent, **per_array)
             diffs[k] = (diff, k)
         residual_results = {}
         for r in residuals or []:

@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from gradcheck.catalogue.case import case_files
+from gradcheck.catalogue.memory import keep_freed_memory
 from gradcheck.catalogue.runner import exit_code, run_paths
 from gradcheck.output import progress
 from gradcheck.output.table import NARROW_WIDTH, STYLE, build
@@ -82,6 +83,7 @@ def run(paths: tuple[str, ...], json_file: str | None, seed: int | None, timeout
     Ctrl-C stops the run: the table shows the cases done so far, and the exit status is 130.
     """
     paths = paths or ("cases",)
+    keep_freed_memory()  # the next case reuses what this one frees (gradcheck.catalogue.memory)
     out = Console(highlight=False, soft_wrap=False)
     if not out.is_terminal:
         # a CI log has no line width: 100 columns (the default table fits), or 200 for --wide

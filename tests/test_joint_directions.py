@@ -1,6 +1,7 @@
 """The directional strategy's joint stage: one random direction spanning every checked array at once
 (2 forwards with central differences, 1 with complex step, however many arrays), per-array directions and
-bisection only once it fails, and the analytic gradient's buffer lent as the working copy at scale."""
+bisection only once it fails, and the analytic gradient's buffer lent as the working copy at scale (in
+directional and sampled checks)."""
 
 import importlib
 
@@ -124,6 +125,31 @@ def test_a_lent_gradient_is_computed_again_when_the_joint_direction_fails(lend_f
     right = FullyConnected().backward(np.ones((4, 20)), FullyConnected().forward(**fc_arrays())[1])["W"]
     assert W.analytic is not None and W.analytic.shape == (30, 20)
     assert not np.allclose(W.analytic, right)  # the planted error is in the recomputed gradient
+
+
+def test_a_sampled_check_at_scale_lends_the_gradient_after_reading_its_samples(lend_from_200):
+    arrays = fc_arrays()
+    before = {k: v.copy() for k, v in arrays.items()}
+    options = dict(strategy="sampled", method="central", samples=40)
+    lent = gradcheck.check(FullyConnected(), arrays, **options)
+    kept = gradcheck.check(FullyConnected(), arrays, keep_analytic=True, **options)
+    assert lent.passed and kept.passed and lent.arrays["W"].checked == 40
+    assert lent.arrays["W"].analytic is None and kept.arrays["W"].analytic is not None
+    assert lent.arrays["x"].analytic is not None  # 120 elements: below the threshold
+    for e, f in zip(lent.arrays["W"].worst, kept.arrays["W"].worst, strict=True):
+        assert (e.index, e.analytic, e.numeric, e.tolerance) == (f.index, f.analytic, f.numeric, f.tolerance)
+    for k in arrays:
+        np.testing.assert_array_equal(arrays[k], before[k])
+    # a wrong element among the samples is caught with its own analytic value; the sweep recomputes g
+    index = next(e.index for e in kept.arrays["W"].worst)
+    wrong = gradcheck.check(OneWrongWeight(index=index, by=0.5), arrays, explain=-1.0, **options)
+    W = wrong.arrays["W"]
+    assert not W.passed and [e.index for e in W.worst if e.failed] == [index] and W.analytic is None
+    bad = next(e for e in W.worst if e.failed)
+    good = next(e for e in kept.arrays["W"].worst if e.index == index)
+    assert bad.analytic == good.analytic + 0.5 and W.sweep is not None
+    held = gradcheck.check(KeepsItsGradient(), arrays, **options)  # a gradient its layer keeps: never lent
+    assert held.passed and held.arrays["W"].analytic is not None
 
 
 class KeepsItsGradient(FullyConnected):

@@ -10,6 +10,8 @@ builds the ArrayResult and adds its convergence order.
 
 from __future__ import annotations
 
+import numpy as np
+
 from gradcheck.engine import convergence
 from gradcheck.results import ArrayResult
 from gradcheck.strategies import directional, exhaustive, parts, sampled
@@ -25,20 +27,31 @@ MAX_DIRECTIONS = 10_000
 
 
 def check_array(strategy, diff, key, name, analytic, array_dtype, *, eps, rtol, atol, seed, y_shape, samples,
-                directions, infer=True, progress=None) -> ArrayResult:
+                directions, infer=True, progress=None, lent=False) -> ArrayResult:
     """Check one array (an input of diff.layer, or a tail's "x" for a residual) -> its ArrayResult. A
     complex array is checked as its real and imaginary parts (strategies.parts). infer, progress: see
-    gradcheck.check."""
+    gradcheck.check. lent: the caller hands `analytic` over (lendable()): a sampled check then makes its
+    buffer the working copy, and the result's analytic is None."""
     complex_parts = diff.parts(name)
     if complex_parts:
         analytic = parts.as_real(analytic)
     check = make(diff, key, name, analytic, array_dtype, eps=eps, rtol=rtol, atol=atol, seed=seed,
-                 y_shape=y_shape, samples=samples, directions=directions, infer=infer, progress=progress)
+                 y_shape=y_shape, samples=samples, directions=directions, infer=infer, progress=progress,
+                 lent=lent and strategy == "sampled")
     fields = STRATEGIES[strategy].check_array(check)
     result = ArrayResult(name=key, shape=check.shape, dtype=str(array_dtype), strategy=strategy,
-                         method=diff.method.name, eps=eps, rtol=check.rtol, analytic=check.g, **fields)
+                         method=diff.method.name, eps=eps, rtol=check.rtol,
+                         analytic=None if check.lent else check.g, **fields)
     result = with_convergence(diff, name, result)
     return parts.as_complex(result) if complex_parts else result
+
+
+def lendable(strategy, diff, grads, k) -> bool:
+    """Whether grads[k] may serve as its array's working copy in a `strategy` check: a sampled one (few
+    coordinates, each read before the buffer is lent) of a real array of REUSE_ELEMENTS or more, with a
+    method that adopts, and a gradient only the grads dict holds (directional._own_buffer)."""
+    return (strategy == "sampled" and diff.method.adopts and not diff.parts(k) and grads.get(k) is not None
+            and np.size(grads[k]) >= directional.REUSE_ELEMENTS and directional._own_buffer(grads, k))
 
 
 def with_convergence(diff, name, result) -> ArrayResult:
@@ -54,4 +67,4 @@ def with_convergence(diff, name, result) -> ArrayResult:
 
 
 __all__ = ["STRATEGIES", "DEFAULT_SAMPLES", "DEFAULT_DIRECTIONS", "MAX_SAMPLES", "MAX_DIRECTIONS",
-           "REUSE_ELEMENTS", "check_array", "check_joint", "with_convergence"]
+           "REUSE_ELEMENTS", "check_array", "check_joint", "lendable", "with_convergence"]

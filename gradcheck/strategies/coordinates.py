@@ -20,7 +20,6 @@ from gradcheck.engine import tolerance as tol_model
 from gradcheck.engine.verdict import KINK, MISMATCH, NONFINITE, OK, UNDECIDED, Verdict, classify, failed
 from gradcheck.results import SHOW_WORST, Element
 from gradcheck.strategies import alone, plans
-from gradcheck.strategies.setting import rms
 
 DENSE_NUMERIC = 1 << 22  # sampled: above this many elements the report keeps (coords, values), not an array
 
@@ -56,7 +55,7 @@ def _cleared(check, coords, analytic, error, tolerance, rounding, failing, rerun
     cleared = np.zeros(coords.size, dtype=bool)
     pending = np.array(failing, dtype=bool)
     grows = 0.0 if check.atol_given is not None else rounding  # a caller's atol does not grow as 1/h
-    scale = rms(check.g)
+    scale = check.scale
     for factor, h, rtol_h, atol_h in check.smaller_steps():
         todo = np.flatnonzero(pending & method.retest(error, tolerance, grows, factor))
         if todo.size == 0:
@@ -143,7 +142,7 @@ def check_coordinates(check, evaluate, rerun=None, dense=False, group_of=None) -
     diff, shape = check.diff, check.shape
     t0, f0 = time.perf_counter(), diff.forwards
     coords, numeric, left, right = evaluate()
-    analytic = check.g.reshape(-1)[coords].astype(np.float64)
+    analytic = check.analytic_at(coords)
     numeric, left, right, rechecked = _recheck_inferred(check, coords, analytic, numeric, left, right,
                                                         group_of)
     handed = rough(check, coords, left, right)

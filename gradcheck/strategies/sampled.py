@@ -18,6 +18,8 @@ def evaluate(check, bins=None):
     that gets each packed coordinate's group (the safety net's groups on an inferred plan)."""
     size, rng = check.diff.size(check.name), check.rng
     coords = np.sort(rng.choice(size, size=min(int(check.samples), size), replace=False)).astype(np.int64)
+    if check.lent:  # before the plan's probes make a working copy
+        check.lend(coords)
     declared = plans.plan_of(check, coords.size) if coords.size > 1 else None
     progress = check.reporter(coords.size)
     if not plans.grouped(declared):

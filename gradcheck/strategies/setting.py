@@ -49,6 +49,8 @@ class ArrayCheck:
     infer: an array the layer declares no structure for gets one inferred (gradcheck.engine.inference);
     progress: check()'s progress(array, groups done, groups total, coordinates), or None.
     declaration: the structure.Declaration the coordinate strategies use, once planned (plans.plan_of).
+    lent: g's buffer may serve as the array's working copy once the coordinates to check are known
+    (lend(); the sampled strategy at REUSE_ELEMENTS or more): the result's analytic is then None.
     """
 
     diff: object
@@ -69,6 +71,32 @@ class ArrayCheck:
     progress: Callable | None = None
     declaration: object | None = None
     planned: bool = False
+    lent: bool = False
+    _scale: float | None = None
+    _kept: tuple | None = None  # (sorted flat coordinates, g there), once g's buffer was lent
+
+    @property
+    def scale(self) -> float:
+        """RMS of the analytic gradient (the atol scale of a coordinate check), computed once."""
+        if self._scale is None:
+            self._scale = rms(self.g)
+        return self._scale
+
+    def analytic_at(self, coords) -> np.ndarray:
+        """The analytic gradient at flat coordinates `coords`, float64 (from the values kept by lend())."""
+        if self._kept is None:
+            return self.g.reshape(-1)[coords].astype(np.float64)
+        kept, values = self._kept
+        return values[np.searchsorted(kept, coords)]
+
+    def lend(self, coords) -> None:
+        """Keep g at the flat coordinates `coords` (all that will be checked) and its RMS, then hand g's
+        buffer to the differencer as this array's working copy (Differencer.adopt): no allocation, and
+        no page faults, of a second array-sized copy. g is not read again."""
+        kept = np.unique(np.asarray(coords, dtype=np.int64))
+        self._kept = (kept, self.g.reshape(-1)[kept].astype(np.float64))
+        self.scale  # noqa: B018  (computed while g holds the gradient)
+        self.diff.adopt(self.name, self.g)
 
     @property
     def method(self):
@@ -83,7 +111,7 @@ class ArrayCheck:
         method's own Bound of the values, per element: Differencer.bound)."""
         if self.atol_given is not None:
             return float(self.atol_given)
-        return tol_model.default_atol(self.method, self.eps, self.rtol, rms(self.g), self.diff.S, bound)
+        return tol_model.default_atol(self.method, self.eps, self.rtol, self.scale, self.diff.S, bound)
 
     def direction_atol(self, terms: float, bound=None) -> float:
         """The atol of a directional check whose <g, u> has terms of total size `terms` (bound: Along's)."""
@@ -130,11 +158,11 @@ class ArrayCheck:
 
 
 def make(diff, key, name, g, array_dtype, *, eps, rtol, atol, seed, y_shape, samples, directions, infer=True,
-         progress=None):
+         progress=None, lent=False):
     g = np.asarray(g)
     dtype = analytic_dtype(array_dtype, g)
     method = diff.method
     rtol_ = tol_model.default_rtol(method, eps, dtype) if rtol is None else float(rtol)
     return ArrayCheck(diff, key, name, g, dtype, eps, rtol_, rtol, atol,
                       tol_model.rounding_atol(method, eps, diff.S), rng_of(seed, key), tuple(y_shape),
-                      samples, directions, bool(infer), progress)
+                      samples, directions, bool(infer), progress, lent=bool(lent))
