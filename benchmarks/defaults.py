@@ -80,7 +80,7 @@ def catalogue():
 
 def measurements(ours_check):
     """name -> measurement; ours_check: peers.ours_check (the directional check of the VGG FC layer)."""
-    out = {"ours-vgg-directional-default": lambda: ours_check("vgg", None, "directional", rounds=2,
+    out = {"ours-vgg-directional-default": lambda: ours_check("vgg", None, "directional", rounds=5,
                                                               directions=None),
            "draw-vgg-W": draw, "catalogue": catalogue}
     out.update({f"case-{n}": (lambda n=n: big_case(n)) for n in BIG_CASES})
