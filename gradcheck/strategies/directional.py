@@ -397,8 +397,8 @@ def check_joint(diff, grads, arrays, names, *, directions, seed, rtol, atol, eps
     found, atols = [], []
     for i, u in enumerate(us):
         along = diff.directions([(k, u[k], gflat[k][i], 0, sizes[k]) for k in names], eps)
-        for k in consumed:
-            if i == 0:
+        if i == 0:
+            for k in consumed:  # the later directions' sums, taken by this first pass (Lent)
                 gflat[k] += gflat[k][0].sums
         dir_atol = (float(atol) if atol is not None
                     else tol_model.default_atol(method, eps, rtol_, along.terms, diff.S, along.bound))
