@@ -21,17 +21,14 @@ def plus_pass(u, w, p, g, h, lo, hi, imag=False, later=()):
     = w - p as stored, step- = p - (p - step+) as the - pass will store it (imag: h u and 0); then the same
     triple for each direction of `later` (real steps only), taken from g's chunk before w's is written.
 
-    w None: the sums only, nothing written; g None: w only, sums 0. Each chunk of g is read before that
-    chunk of w is written, so w may be g's own buffer (adopt): the pass that overwrites g takes the sums
-    later passes along other directions need (Differencer.Lent). Chunk-sized scratch buffers only: a
-    fresh temporary of a chunk's size is an mmap and its page faults.
+    g None: w only, sums 0. Each chunk of g is read before that chunk of w is written, so w may be g's own
+    buffer (adopt): the pass that overwrites g takes the sums later passes along other directions need
+    (Differencer.Lent). Chunk-sized scratch buffers only: a fresh temporary of a chunk's size is an mmap
+    and its page faults.
     """
-    if g is not None and w is None and not imag:
-        return sums_pass([u, *later], p, g, h, lo, hi)
     scratch = np.empty((6, min(CHUNK, max(hi - lo, 0))))
-    direct = w is not None and (g is None or not np.may_share_memory(w, g))  # write w in place
-    dot = dot_minus = terms = 0.0
-    more = np.zeros((len(later), 3))
+    direct = g is None or not np.may_share_memory(w, g)  # write w in place
+    sums = np.zeros((1 + len(later), 3))
     for a in range(lo, hi, CHUNK):
         b = min(a + CHUNK, hi)
         us, ga, va, t, s2, t2 = (buf[:b - a] for buf in scratch)
@@ -40,54 +37,35 @@ def plus_pass(u, w, p, g, h, lo, hi, imag=False, later=()):
         if imag:
             if g is not None:
                 gs = g[a:b]
-                dot += float(np.dot(gs, us))
-                terms += float(np.dot(np.abs(gs, out=ga), np.abs(us, out=va)))
-            if w is not None:
-                w[a:b].real = ps
-                w[a:b].imag = us
+                sums[0, 0] += float(np.dot(gs, us))
+                sums[0, 2] += float(np.dot(np.abs(gs, out=ga), np.abs(us, out=va)))
+            w[a:b].real = ps
+            w[a:b].imag = us
             continue
         wp = w[a:b] if direct else va
         np.add(ps, us, out=wp)  # w+ = p + h u
         if g is not None:
             gs = g[a:b]  # read here, before w[a:b] is written (adopt: w is g)
-            terms += float(np.dot(np.abs(gs, out=ga), np.abs(us, out=t)))
-            np.subtract(wp, ps, out=us)  # step+ as stored
-            dot += float(np.dot(gs, us))
-            np.subtract(ps, us, out=t)  # w- = p - step+
-            np.subtract(ps, t, out=t)  # step- as stored
-            dot_minus += float(np.dot(gs, t))
+            np.abs(gs, out=ga)
+            sums[0] += _step_sums(ps, gs, ga, us, wp, t)
             for i, v in enumerate(later):
-                more[i] += _chunk_sums(v, a, b, h, ps, gs, ga, s2, t2, t)
-        if not direct and w is not None:
+                _values(v, a, b, h, s2)
+                np.add(ps, s2, out=t2)  # its w+, in scratch
+                sums[1 + i] += _step_sums(ps, gs, ga, s2, t2, t)
+        if not direct:
             w[a:b] = wp
-    return (dot, dot_minus, terms, *more.reshape(-1))
+    return tuple(float(v) for v in sums.reshape(-1))
 
 
-def _chunk_sums(u, a, b, h, ps, gs, ga, s, t, wp):
-    """(<g, step+>, <g, step->, sum|g h u|) of chunk [a, b) along u (ga = |gs|; s, t, wp scratch)."""
-    _values(u, a, b, h, s)
-    np.add(ps, s, out=wp)  # w+ = p + h u
+def _step_sums(ps, gs, ga, s, wp, t):
+    """(<g, step+>, <g, step->, sum|g h u|) of one chunk: s = h u (overwritten by step+), wp = p + h u as
+    stored, ga = |g|, t scratch."""
     terms = float(np.dot(ga, np.abs(s, out=t)))
     np.subtract(wp, ps, out=s)  # step+ as stored
     plus = float(np.dot(gs, s))
     np.subtract(ps, s, out=t)  # w- = p - step+
     np.subtract(ps, t, out=t)  # step- as stored
     return plus, float(np.dot(gs, t)), terms
-
-
-def sums_pass(us, p, g, h, lo, hi):
-    """The sums of plus_pass (nothing written) for several directions `us` in one pass over g and p:
-    (<g, step+>, <g, step->, sum|g h u|) of each direction in turn, flattened; |g| once per chunk."""
-    scratch = np.empty((4, min(CHUNK, max(hi - lo, 0))))
-    sums = np.zeros((len(us), 3))
-    for a in range(lo, hi, CHUNK):
-        b = min(a + CHUNK, hi)
-        s, ga, t, wp = (buf[:b - a] for buf in scratch)
-        ps, gs = p[a:b], g[a:b]
-        np.abs(gs, out=ga)
-        for i, u in enumerate(us):
-            sums[i] += _chunk_sums(u, a, b, h, ps, gs, ga, s, t, wp)
-    return tuple(sums.reshape(-1))
 
 
 def minus_pass(w, p, lo, hi):

@@ -10,8 +10,6 @@ builds the ArrayResult and adds its convergence order.
 
 from __future__ import annotations
 
-import numpy as np
-
 from gradcheck.engine import convergence
 from gradcheck.results import ArrayResult
 from gradcheck.strategies import directional, exhaustive, parts, sampled
@@ -48,10 +46,8 @@ def check_array(strategy, diff, key, name, analytic, array_dtype, *, eps, rtol, 
 
 def lendable(strategy, diff, grads, k) -> bool:
     """Whether grads[k] may serve as its array's working copy in a `strategy` check: a sampled one (few
-    coordinates, each read before the buffer is lent) of a real array of REUSE_ELEMENTS or more, with a
-    method that adopts, and a gradient only the grads dict holds (directional._own_buffer)."""
-    return (strategy == "sampled" and diff.method.adopts and not diff.parts(k) and grads.get(k) is not None
-            and np.size(grads[k]) >= directional.REUSE_ELEMENTS and directional._own_buffer(grads, k))
+    coordinates, each read before the buffer is lent) where directional.lendable allows it."""
+    return strategy == "sampled" and directional.lendable(diff, grads, k)
 
 
 def with_convergence(diff, name, result) -> ArrayResult:

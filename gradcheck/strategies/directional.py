@@ -42,17 +42,13 @@ class Direction:
 
     Up to EXACT_NORM elements: a normalised standard normal vector drawn from `rng` (uniform on the
     sphere), stored. Above it, generated chunk by chunk from a seed drawn from `rng` and never stored
-    whole: a random sign times a level bounded away from 0, u_j = c (m_j + 1/2) with m_j uniform on the
-    2^15 integers of [-2^15, -2^14) and [2^14, 2^15), four of them from each 64-bit draw of one PCG64
-    stream (16 raw bits each: m = (k >> 1) ^ 2^14, no conversion to floats in the generator). So |u_j| lies
-    within a factor 2 of every other (0.65 to 1.31 times the RMS): a single wrong element is always seen
-    with at least 0.65 of the RMS weight (normal or uniform levels put 8% or 6% of the elements below 0.1
-    of it), and two errors of opposite sign cancel only when their levels tie (1 in 2^15 per direction).
-    The stream can be advanced to any draw, so u[a:b] is the same whether generated alone (bisection) or
-    as part of a pass; a thread that generates consecutive chunks continues its stream without advancing
-    it again. c gives E|u|^2 = 1 (|u| = 1 within ~1/sqrt(size): 1e-4 at 100M). A pass over a 100M-element
-    array then costs ~1.5 ns an element and chunk-sized buffers, not the 1.6 GB and seconds of
-    normalised standard normals.
+    whole: a random sign times a level bounded away from 0, u_j = c (m_j + 1/2), m_j uniform on the 2^15
+    integers of [-2^15, -2^14) and [2^14, 2^15), from 16 raw bits (m = (k >> 1) ^ 2^14) of one PCG64
+    stream, four per 64-bit draw. |u_j| is 0.65 to 1.31 times the RMS, so a single wrong element is always
+    seen with at least 0.65 of the RMS weight (normal or uniform levels put 8% or 6% of the elements below
+    0.1 of it); opposite errors cancel only when their levels tie (1 in 2^15 per direction). The stream
+    can be advanced to any draw, so u[a:b] is the same generated alone (bisection) or in a pass; a thread
+    generating consecutive chunks continues its stream. c gives E|u|^2 = 1 (|u| = 1 within ~1/sqrt(size)).
     """
 
     EXACT_NORM = 1 << 20
@@ -103,14 +99,11 @@ class Direction:
 
 
 def default_directions(sizes) -> int:
-    """The default number of directions for checked arrays of these sizes: DEFAULT_DIRECTIONS, or
-    LARGE_DIRECTIONS when they hold REUSE_ELEMENTS or more elements, where each direction costs two passes
-    over all of them besides its two forwards (at 100M weights ~0.5 s, against 0.3 s for the layer's
-    forward+backward). An error e spread over many elements (a wrong bias) is missed when every projection
-    <e, u> falls within the tolerance T: with probability ~(0.8 T / s)^k for k directions, s the spread of
-    <e, u>; two directions: 0.6% at s = 10 T, 6e-5 at 100 T (three: 5e-4, 5e-7). A single wrong element
-    e_j of n is caught by every generated direction once |e_j| >= 1.53 T sqrt(n) (|u_j| >= 0.65 / sqrt(n)),
-    where three normal directions still missed it 11% of the time, three of uniform levels 5%."""
+    """DEFAULT_DIRECTIONS, or LARGE_DIRECTIONS when the checked arrays hold REUSE_ELEMENTS or more elements
+    (each direction: two forwards and two passes over all of them). An error spread over many elements is
+    missed when every <e, u> is within the tolerance T: ~(0.8 T / s)^k for k directions, s the spread of
+    <e, u> (two: 0.6% at s = 10 T, 6e-5 at 100 T; three: 5e-4, 5e-7). A single wrong element e_j of n is
+    caught by every generated direction once |e_j| >= 1.53 T sqrt(n) (normal directions: 3 missed 11%)."""
     return LARGE_DIRECTIONS if sum(int(n) for n in sizes) >= REUSE_ELEMENTS else DEFAULT_DIRECTIONS
 
 
@@ -343,6 +336,13 @@ def _ties(check, gflat, located, cache, leaf):
     return ties, notes
 
 
+def lendable(diff, grads, k) -> bool:
+    """Whether grads[k] may become its array's working copy (Differencer.adopt): REUSE_ELEMENTS or more
+    elements of a real array, a method that adopts, a gradient only the grads dict holds."""
+    return (diff.method.adopts and not diff.parts(k) and grads.get(k) is not None
+            and np.size(grads[k]) >= REUSE_ELEMENTS and _own_buffer(grads, k))
+
+
 def _own_buffer(grads, k) -> bool:
     """grads[k] is a float64, C-contiguous, writable array whose memory nothing but the grads dict reaches
     (a layer that keeps or shares its gradient keeps it intact): it owns its memory, or it is a reshape of
@@ -384,7 +384,7 @@ def check_joint(diff, grads, arrays, names, *, directions, seed, rtol, atol, eps
     us = [{k: random_direction(rngs[k], sizes[k]) for k in names} for _ in range(int(directions))]
     gflat, consumed = {}, []
     for k in names:
-        if not keep_analytic and method.adopts and sizes[k] >= REUSE_ELEMENTS and _own_buffer(grads, k):
+        if not keep_analytic and lendable(diff, grads, k):
             g = grads[k].reshape(-1)
             grads[k] = None
             diff.adopt(k, g.reshape(np.shape(arrays[k])))
